@@ -1,0 +1,44 @@
+# Ouroboros: `make demo` and `make test` build .venv on first use.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench validate clean
+
+# Find a Python >= 3.12: plain python3.12/3.13 first, then pyenv with PYENV_VERSION.
+define find_python
+for c in python3.12 python3.13; do \
+  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo $$c; exit 0; fi; \
+done; \
+if command -v pyenv >/dev/null 2>&1; then \
+  for v in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -V); do \
+    p=$$(PYENV_VERSION=$$v pyenv which python3 2>/dev/null) && [ -x "$$p" ] && echo $$p && exit 0; \
+  done; \
+fi; \
+exit 1
+endef
+
+$(STAMP): pyproject.toml
+	@PYBIN=$$($(find_python)) || { echo "error: Ouroboros needs Python >= 3.12 (none found as python3.12, python3.13 or via pyenv)" >&2; exit 2; }; \
+	echo "Creating $(VENV) with $$PYBIN"; \
+	[ -x $(PY) ] || $$PYBIN -m venv $(VENV); \
+	$(PY) -m pip install --quiet --upgrade pip && \
+	$(PY) -m pip install --quiet -e '.[dev]' && touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ouroboros run scenarios/baseline.yaml
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,177 @@
+"""The `ouroboros` command line (typer): run, check, schema, list, and the analysis verbs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from simulation.scenario import Scenario, ScenarioError, load
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+app = typer.Typer(
+    help="Ouroboros: simulate model collapse on the open web.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a scenario key, e.g. --set web.ai_share=0.5"),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def fail(problems: list[str]) -> None:
+    """Print one line per problem to stderr and exit with status 2."""
+    for line in problems:
+        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def user_errors():
+    """Turn bad input into clear messages and exit status 2, never a traceback."""
+    try:
+        yield
+    except ScenarioError as exc:
+        fail(exc.problems)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as exc:
+        fail([f"{exc.filename or ''}: {exc.strerror or exc}"])
+
+
+def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
+    with user_errors():
+        return load(path, overrides or [])
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def step_progress(quiet: bool, label: str):
+    """A rich progress bar with ETA; yields a factory `total -> tick callback`."""
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+
+        def factory(total: int) -> Callable[[], None]:
+            task = bar.add_task(label, total=total)
+            return lambda: bar.advance(task)
+
+        yield factory
+
+
+def print_summary(run_dir: Path) -> None:
+    """Final metrics, median over replications, as a small table."""
+    import pandas as pd
+
+    summary = pd.read_csv(run_dir / "summary.csv")
+    table = Table(title=f"Final metrics ({len(summary)} replication(s), median)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in (
+        "topic_richness",
+        "topic_hill1",
+        "topic_hill2",
+        "tail_survival",
+        "tail_mass",
+        "js_divergence",
+        "synthetic_share",
+        "train_synthetic_share",
+        "model_cross_entropy",
+        "human_ai_assist",
+    ):
+        table.add_row(name, f"{summary[f'final_{name}'].median():.4g}")
+    out.print(table)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for run folders.")] = Path("runs"),
+    overrides: Overrides = None,
+    replications: Annotated[
+        int | None, typer.Option("--replications", "-r", help="Override replications.")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run a scenario (all its replications) and write a run folder."""
+    from simulation.runner import run_scenario
+
+    extra = [f"replications={replications}"] if replications is not None else []
+    config = load_scenario(scenario, (overrides or []) + extra)
+    with user_errors(), step_progress(quiet, config.name) as progress:
+        run_dir = run_scenario(config, out_root=out_dir, progress=progress)
+    print_summary(run_dir)
+    out.print(f"Results: [bold]{run_dir}[/]", highlight=False)
+
+
+@app.command()
+def check(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to validate.")],
+    overrides: Overrides = None,
+) -> None:
+    """Validate scenario files; exit status 2 if any is invalid."""
+    problems: list[str] = []
+    for path in scenarios:
+        try:
+            config = load(path, overrides or [])
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        sweep = f", sweep: {config.sweep.design}" if config.sweep else ""
+        out.print(f"ok  {path}  ({config.name}, {config.steps} steps{sweep})", highlight=False)
+    if problems:
+        fail(problems)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
+
+
+@app.command("list")
+def list_scenarios() -> None:
+    """List the bundled scenarios with their descriptions."""
+    table = Table(title=f"Bundled scenarios ({SCENARIO_DIR})")
+    table.add_column("file")
+    table.add_column("description")
+    for path in sorted(SCENARIO_DIR.rglob("*.yaml")):
+        try:
+            desc = load(path).description
+        except ScenarioError as exc:
+            desc = f"[red]invalid: {exc.problems[0]}[/]"
+        table.add_row(str(path.relative_to(SCENARIO_DIR)), desc)
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

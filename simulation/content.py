@@ -1,0 +1,76 @@
+"""ContentSpace: the real world's topics and words (p*), and the pre-AI archive drawn from it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from simulation.generative import TopicWordModel
+from simulation.scenario import Content
+
+
+@lru_cache(maxsize=8)
+def wordfreq_base(n_words: int) -> tuple[tuple[str, ...], np.ndarray]:
+    """The `n_words` most frequent English words and their frequencies (bundled, offline)."""
+    import wordfreq
+
+    words = tuple(wordfreq.top_n_list("en", n_words))
+    if len(words) < n_words:
+        raise ValueError(f"wordfreq has only {len(words)} English words; asked for {n_words}")
+    freq = np.array([wordfreq.word_frequency(w, "en") for w in words], dtype=np.float64)
+    return words, freq / freq.sum()
+
+
+def zipf(n: int, exponent: float) -> np.ndarray:
+    """Normalised Zipf law p(r) ∝ r^(−exponent), r = 1..n."""
+    p = np.arange(1, n + 1, dtype=np.float64) ** -exponent
+    return p / p.sum()
+
+
+class ContentSpace:
+    """Topics with Zipf popularity and per-topic word distributions: the truth p*.
+
+    Each topic reweights a shared base vocabulary (English frequencies or a Zipf law) by a
+    log-normal factor per word, so topics share function words but differ in their content.
+    """
+
+    def __init__(self, config: Content, rng: np.random.Generator):
+        self.config = config
+        self.n_topics = config.n_topics
+        self.n_words = config.n_words
+        self.doc_length = config.doc_length
+        if config.vocabulary == "wordfreq-en":
+            self.words, base = wordfreq_base(config.n_words)
+        else:
+            self.words = tuple(f"w{i}" for i in range(config.n_words))
+            base = zipf(config.n_words, config.word_zipf)
+        self.topic_probs = zipf(config.n_topics, config.topic_zipf)
+        boost = rng.standard_normal((config.n_topics, config.n_words))
+        boost *= config.topic_specificity
+        np.exp(boost, out=boost)
+        boost *= base
+        boost /= boost.sum(axis=1, keepdims=True)
+        self.word_probs = boost
+        self.reality = TopicWordModel(config.n_topics, config.n_words)
+        self.reality.fit_counts(self.topic_probs, self.word_probs)
+
+    def tail_topics(self, fraction: float) -> np.ndarray:
+        """Boolean mask of the rarest topics that together hold at most `fraction` of p*.
+
+        At least one topic is always in the tail.
+        """
+        order = np.argsort(self.topic_probs, kind="stable")
+        mass = np.cumsum(self.topic_probs[order])
+        n_tail = max(1, int(np.searchsorted(mass, fraction, side="right")))
+        mask = np.zeros(self.n_topics, dtype=bool)
+        mask[order[:n_tail]] = True
+        return mask
+
+    def sample_real(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw `n` real documents from p*: (topics, tokens)."""
+        return self.reality.sample(n, self.doc_length, rng)
+
+    def sample_real_words(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Real (human) words for documents on the given topics."""
+        return self.reality.sample_words(topics, self.doc_length, rng)

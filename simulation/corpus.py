@@ -1,0 +1,75 @@
+"""Corpus: the web's documents as a columnar store of numpy arrays, one block per step.
+
+Blocks are appended, never copied, so publishing costs O(new documents). Queries (a window of
+recent steps, everything since a crawl) concatenate only the blocks they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass
+class Documents:
+    """A batch of documents as parallel arrays (one row per document)."""
+
+    topic: np.ndarray  # (n,) int: topic id
+    tokens: np.ndarray  # (n, L) uint16/uint32: word ids
+    site: np.ndarray  # (n,) int32: site id
+    author: np.ndarray  # (n,) int32: human index, or -1 for models and the archive
+    model: np.ndarray  # (n,) int16: model index that wrote it, or -1 for humans
+    synthetic: np.ndarray  # (n,) bool: ground truth, published by a model
+    ai_fraction: np.ndarray  # (n,) float32: share of words that came from a model
+    labeled: np.ndarray  # (n,) bool: carries a machine-readable provenance label
+    step: np.ndarray  # (n,) int32: publication step
+
+    def __len__(self) -> int:
+        return int(self.topic.shape[0])
+
+    def take(self, index: np.ndarray) -> Documents:
+        """Rows at `index` (an integer array or boolean mask)."""
+        return Documents(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @classmethod
+    def concat(cls, parts: list[Documents]) -> Documents:
+        """Stack batches into one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
+
+
+class Corpus:
+    """All published documents, block per step, with per-site counts for crawlers and views."""
+
+    def __init__(self, n_sites: int):
+        self.n_sites = n_sites
+        self._blocks: list[Documents] = []
+        self._block_step: list[int] = []
+        self.docs_per_site = np.zeros(n_sites, dtype=np.int64)
+        self.synthetic_per_site = np.zeros(n_sites, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.docs_per_site.sum())
+
+    def publish(self, docs: Documents, step: int) -> None:
+        """Append a step's documents."""
+        self._blocks.append(docs)
+        self._block_step.append(step)
+        self.docs_per_site += np.bincount(docs.site, minlength=self.n_sites)
+        self.synthetic_per_site += np.bincount(
+            docs.site, weights=docs.synthetic, minlength=self.n_sites
+        ).astype(np.int64)
+
+    def since(self, step: int) -> Documents | None:
+        """Documents published at steps >= `step`, or None if there are none."""
+        parts = [b for b, s in zip(self._blocks, self._block_step, strict=True) if s >= step]
+        return Documents.concat(parts) if parts else None
+
+    def at(self, step: int) -> Documents | None:
+        """Documents published exactly at `step`."""
+        parts = [b for b, s in zip(self._blocks, self._block_step, strict=True) if s == step]
+        return Documents.concat(parts) if parts else None

@@ -1,0 +1,237 @@
+"""TopicWordModel: a generative model of (topic, words) documents with a scikit-learn-like API.
+
+`fit` counts, `sample` draws documents through Walker/Vose alias tables (two gathers per word),
+`score` returns the cross-entropy in nats per word. Smoothing, capacity, temperature and top-p
+shape the sampling distribution; the alias tables are rebuilt only when the model refits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PROB_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class AliasTable:
+    """Row-wise alias tables for a (rows, n) matrix of distributions, stored flat."""
+
+    prob: np.ndarray  # (rows*n,) float64: probability of keeping the column itself
+    alias: np.ndarray  # (rows*n,) int: the column used otherwise
+    n: int
+
+    @classmethod
+    def build(cls, p: np.ndarray) -> AliasTable:
+        """Build tables for every row of `p` at once (rows must each sum to 1).
+
+        Vectorised Vose: smalls (q<1) take their deficit from the large whose stretch of
+        the cumulative-excess "tape" holds the start of their own cumulative deficit; a large
+        whose excess runs out mid-way becomes small and borrows from the next large.
+        """
+        p = np.atleast_2d(np.asarray(p, dtype=np.float64))
+        rows, n = p.shape
+        total = p.sum(axis=1, keepdims=True)
+        p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / n)
+        q = p * n
+        small = q < 1.0
+        deficit = np.where(small, 1.0 - q, 0.0)
+        excess = np.where(small, 0.0, q - 1.0)
+        d_end = np.cumsum(deficit, axis=1)
+        e_end = np.cumsum(excess, axis=1)
+        d_start = d_end - deficit
+        # Row offsets make the per-row cumulative sums one globally sorted sequence.
+        offset = (np.arange(rows, dtype=np.float64) * (2.0 * n + 2.0))[:, None]
+        flat_small = np.flatnonzero(small)
+        flat_large = np.flatnonzero(~small)
+        row_of_large = flat_large // n
+        large_first = np.searchsorted(row_of_large, np.arange(rows), side="left")
+        large_last = np.searchsorted(row_of_large, np.arange(rows), side="right") - 1
+
+        own = np.ones(rows * n)
+        alias = np.arange(rows * n, dtype=np.int64)
+        e_sorted = (e_end + offset).ravel()[flat_large]
+        d_sorted = (d_end + offset).ravel()[flat_small]
+
+        # Each small: alias = the large whose excess stretch contains its deficit start.
+        if flat_small.size:
+            rs = flat_small // n
+            starts = (d_start + offset).ravel()[flat_small]
+            j = np.searchsorted(e_sorted, starts, side="right")
+            j = np.clip(j, large_first[rs], large_last[rs])
+            own[flat_small] = q.ravel()[flat_small]
+            alias[flat_small] = flat_large[j]
+
+        # Each large: does a small's deficit straddle the end of its stretch?
+        if flat_large.size and flat_small.size:
+            ends = e_sorted
+            i = np.searchsorted(d_sorted, ends, side="right")
+            ok = i < flat_small.size
+            i_c = np.minimum(i, flat_small.size - 1)
+            same_row = ok & (flat_small[i_c] // n == row_of_large)
+            straddle_start = (d_start + offset).ravel()[flat_small[i_c]]
+            has_next = np.arange(flat_large.size) < large_last[row_of_large]
+            fail = same_row & (straddle_start < ends) & has_next
+            shortfall = d_sorted[i_c] - ends
+            own[flat_large[fail]] = np.clip(1.0 - shortfall[fail], 0.0, 1.0)
+            alias[flat_large[fail]] = flat_large[np.flatnonzero(fail) + 1]
+        np.clip(own, 0.0, 1.0, out=own)
+        idx_dtype = np.uint16 if n <= np.iinfo(np.uint16).max + 1 else np.uint32
+        cols = (alias % n).astype(idx_dtype)
+        return cls(prob=own, alias=cols, n=n)
+
+    def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
+        x = rng.random((len(rows), size)) * self.n
+        col = x.astype(np.int64)
+        np.minimum(col, self.n - 1, out=col)
+        flat = col + (np.asarray(rows, dtype=np.int64) * self.n)[:, None]
+        keep = (x - col) < self.prob[flat]
+        return np.where(keep, col, self.alias[flat]).astype(self.alias.dtype)
+
+    def implied(self) -> np.ndarray:
+        """The distributions the tables sample from (rows, n): for testing exactness."""
+        rows = self.prob.size // self.n
+        out = self.prob.reshape(rows, self.n).copy()
+        give = (1.0 - self.prob).reshape(rows, self.n)
+        row_idx = np.repeat(np.arange(rows), self.n)
+        np.add.at(out, (row_idx, self.alias.astype(np.int64)), give.ravel())
+        return out / self.n
+
+
+def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """Keep, per row, the smallest set of largest entries whose mass reaches `top_p`."""
+    if top_p >= 1.0:
+        return p
+    order = np.argsort(-p, axis=1, kind="stable")
+    sorted_p = np.take_along_axis(p, order, axis=1)
+    before = np.cumsum(sorted_p, axis=1) - sorted_p
+    keep_sorted = before < top_p * sorted_p.sum(axis=1, keepdims=True) - 1e-12
+    keep = np.empty_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=1)
+    return np.where(keep, p, 0.0)
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    total = p.sum(axis=-1, keepdims=True)
+    return np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+
+
+class TopicWordModel:
+    """Unigram topic-word model: p(topic) and p(word | topic), shaped for generation.
+
+    Parameters mirror the scenario's `models` section. After `fit`, `topic_probs_` (K,) and
+    `word_probs_` (K, V) hold the distributions the model samples from.
+    """
+
+    def __init__(
+        self,
+        n_topics: int,
+        n_words: int,
+        *,
+        smoothing: float = 0.0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        capacity: int | None = None,
+    ):
+        if n_topics < 1 or n_words < 1:
+            raise ValueError("n_topics and n_words must be positive")
+        if smoothing < 0 or temperature <= 0 or not 0 < top_p <= 1:
+            raise ValueError("need smoothing >= 0, temperature > 0 and 0 < top_p <= 1")
+        if capacity is not None and not 1 <= capacity <= n_words:
+            raise ValueError("capacity must be between 1 and n_words")
+        self.n_topics = n_topics
+        self.n_words = n_words
+        self.smoothing = smoothing
+        self.temperature = temperature
+        self.top_p = top_p
+        self.capacity = capacity
+
+    def fit(self, topics: np.ndarray, tokens: np.ndarray, weights=None) -> TopicWordModel:
+        """Fit on documents: `topics` (n,), `tokens` (n, L), optional per-document weights."""
+        topic_counts, word_counts = count_documents(
+            topics, tokens, self.n_topics, self.n_words, weights
+        )
+        return self.fit_counts(topic_counts, word_counts)
+
+    def fit_counts(self, topic_counts: np.ndarray, word_counts: np.ndarray) -> TopicWordModel:
+        """Fit from sufficient statistics: documents per topic (K,) and words per topic (K, V)."""
+        topic_counts = np.asarray(topic_counts, dtype=np.float64)
+        word_counts = np.asarray(word_counts, dtype=np.float64)
+        if topic_counts.shape != (self.n_topics,) or word_counts.shape != (
+            self.n_topics,
+            self.n_words,
+        ):
+            raise ValueError("count shapes do not match (n_topics,) and (n_topics, n_words)")
+        if topic_counts.sum() <= 0 and self.smoothing == 0:
+            raise ValueError("cannot fit on an empty training set without smoothing")
+        topic_p = self._shape(topic_counts[None, :] + self.smoothing)[0]
+        word_p = word_counts + self.smoothing
+        if self.capacity is not None and self.capacity < self.n_words:
+            cut = np.argpartition(-word_p, self.capacity - 1, axis=1)[:, self.capacity :]
+            np.put_along_axis(word_p, cut, 0.0, axis=1)
+        word_p = self._shape(word_p)
+        # A topic the model never saw is written with its generic (marginal) vocabulary.
+        empty = word_p.sum(axis=1) <= 0
+        if empty.any():
+            marginal = _normalise(word_counts.sum(axis=0) + self.smoothing)
+            if marginal.sum() <= 0:
+                marginal = np.full(self.n_words, 1.0 / self.n_words)
+            word_p[empty] = marginal
+        self.topic_probs_ = topic_p
+        self.word_probs_ = word_p
+        self._topic_alias = AliasTable.build(topic_p[None, :])
+        self._word_alias = AliasTable.build(word_p)
+        return self
+
+    def _shape(self, weights: np.ndarray) -> np.ndarray:
+        """Row-normalise, sharpen or flatten by temperature, then truncate to the nucleus."""
+        p = _normalise(weights)
+        if self.temperature != 1.0:
+            p = _normalise(np.power(p, 1.0 / self.temperature))
+        return _normalise(nucleus(p, self.top_p))
+
+    def sample_topics(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw `n` topics."""
+        return self._topic_alias.sample(np.zeros(1, dtype=np.int64), n, rng)[0]
+
+    def sample_words(self, topics: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw `length` words for each document topic: shape (len(topics), length)."""
+        return self._word_alias.sample(topics, length, rng)
+
+    def sample(
+        self, n: int, length: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw `n` documents of `length` words: (topics, tokens)."""
+        topics = self.sample_topics(n, rng)
+        return topics, self.sample_words(topics, length, rng)
+
+    def score(self, topics: np.ndarray, tokens: np.ndarray) -> float:
+        """Mean cross-entropy in nats per word of the documents (topic cost spread over words).
+
+        Probabilities are floored at 1e-9, so a word the model lost costs ~20.7 nats.
+        """
+        topics = np.asarray(topics, dtype=np.int64)
+        tokens = np.asarray(tokens, dtype=np.int64)
+        p_topic = np.maximum(self.topic_probs_[topics], PROB_FLOOR)
+        p_word = np.maximum(self.word_probs_[topics[:, None], tokens], PROB_FLOOR)
+        nats = -np.log(p_topic).sum() - np.log(p_word).sum()
+        return float(nats / tokens.size)
+
+
+def count_documents(
+    topics: np.ndarray,
+    tokens: np.ndarray,
+    n_topics: int,
+    n_words: int,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sufficient statistics of documents: weighted documents per topic and words per topic."""
+    topics = np.asarray(topics, dtype=np.int64)
+    length = tokens.shape[1] if tokens.ndim == 2 else 0
+    topic_counts = np.bincount(topics, weights=weights, minlength=n_topics).astype(np.float64)
+    flat = (topics[:, None] * n_words + tokens).ravel()
+    word_w = None if weights is None else np.repeat(np.asarray(weights, np.float64), length)
+    word_counts = np.bincount(flat, weights=word_w, minlength=n_topics * n_words)
+    return topic_counts, word_counts.astype(np.float64).reshape(n_topics, n_words)
