@@ -67,11 +67,16 @@ class HumanPopulation:
         self.assist += cfg.copy_rate * e * (1.0 - self.assist)
         copying = rng.random(len(self)) < cfg.copy_rate * e
         if copying.any():
+            # The weakest interest is replaced by a topic the assistant writes about, taken up
+            # with an average weight: the mixture moves toward the model's topic distribution.
             weakest = np.argmin(self.weights, axis=1)
             for m, model in enumerate(models):
                 who = np.flatnonzero(copying & (self.assistant == m))
                 if who.size:
                     self.topics[who, weakest[who]] = model.generator.sample_topics(who.size, rng)
+            who = np.flatnonzero(copying)
+            self.weights[who, weakest[who]] = 1.0 / self.weights.shape[1]
+            self.weights[who] /= self.weights[who].sum(axis=1, keepdims=True)
         forget = rng.random(self.topics.shape) < cfg.forget_rate * fading[self.topics]
         n_forget = int(np.count_nonzero(forget))
         if n_forget and corpus_topic_share.sum() > 0:

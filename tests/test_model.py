@@ -1,0 +1,225 @@
+"""WebEcosystem: invariants, and each mechanism moving the metric it should, the way it should."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulation.agents import AIModel, HumanWriter, WebCrawler
+from simulation.model import METRIC_COLUMNS, WebEcosystem
+from simulation.runner import run_one, run_seed
+from tests.conftest import small_scenario
+
+NO_FILTER = {"detector": None, "provenance": {"label_rate": 0.0, "honored": False}}
+
+
+def finals(reps: int = 6, **sections) -> pd.DataFrame:
+    """Final metric rows of `reps` replications of a small scenario."""
+    scenario = small_scenario(**sections)
+    rows = [run_one(scenario, run_id=r, replication=r).metrics.iloc[-1] for r in range(reps)]
+    return pd.DataFrame(rows)
+
+
+def mean(reps: int = 6, *, metric: str, **sections) -> float:
+    return float(finals(reps, **sections)[metric].mean())
+
+
+def test_agents_counts_and_conservation():
+    scenario = small_scenario(steps=5)
+    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    for _ in range(5):
+        model.step()
+    assert len(model.agents_by_type[HumanWriter]) == scenario.humans.count
+    assert len(model.agents_by_type[AIModel]) == scenario.models.count
+    assert len(model.agents_by_type[WebCrawler]) == scenario.models.count
+    expected = scenario.web.archive_docs + 5 * scenario.web.docs_per_step
+    assert len(model.corpus) == expected == model.corpus.docs_per_site.sum()
+    everything = model.corpus.since(0)
+    assert len(everything) == expected
+    assert np.array_equal(np.bincount(everything.site, minlength=60), model.corpus.docs_per_site)
+    assert (everything.synthetic == (everything.model >= 0)).all()
+    farms = model.network.owner_model[everything.site]
+    assert (farms[everything.synthetic] == everything.model[everything.synthetic]).all()
+    assert (farms[~everything.synthetic] == -1).all()
+    np.testing.assert_allclose(model.population.weights.sum(axis=1), 1.0)
+    for m in model.ai_models:
+        assert m.generator.topic_probs_.sum() == pytest.approx(1.0)
+        np.testing.assert_allclose(m.generator.word_probs_.sum(axis=1), 1.0)
+    assert model.generation == 2 and model.steps == 5
+    df = model.datacollector.get_model_vars_dataframe()
+    assert list(df.columns) == ["generation", *METRIC_COLUMNS] and len(df) == 6
+
+
+def test_synthetic_share_follows_scheduled_ai_share():
+    schedule = {"start": 0.05, "end": 0.9, "shape": "logistic"}
+    scenario = small_scenario(steps=20, web={"ai_share": schedule, "docs_per_step": 4000})
+    metrics = run_one(scenario).metrics.iloc[1:]
+    a = metrics["ai_share"].to_numpy()
+    expected = [scenario.ai_share_at(t) for t in range(1, 21)]
+    np.testing.assert_allclose(a, expected)
+    se = np.sqrt(a * (1 - a) / 4000)
+    assert np.all(np.abs(metrics["synthetic_share"] - a) < 5 * se)
+
+
+def test_hill_numbers_ordered_every_step():
+    metrics = run_one(small_scenario(steps=10)).metrics
+    assert (metrics["topic_richness"] >= metrics["topic_hill1"]).all()
+    assert (metrics["topic_hill1"] >= metrics["topic_hill2"]).all()
+    # Precision/recall are undefined (NaN) until a crawl has seen synthetic documents.
+    after_first_crawl = metrics[metrics["generation"] >= 1]
+    assert after_first_crawl[list(METRIC_COLUMNS)].notna().all().all()
+
+
+def test_replications_differ_and_share_the_world():
+    scenario = small_scenario(steps=4)
+    a = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    b = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 1))
+    assert np.array_equal(a.content.word_probs, b.content.word_probs)
+    assert not np.array_equal(a.archive.topic, b.archive.topic)
+
+
+@pytest.mark.parametrize(
+    "on,off",
+    [
+        ({"detector": {"tpr": 0.95, "fpr": 0.05}}, {"detector": None}),
+        (
+            {"detector": None, "provenance": {"label_rate": 0.8, "honored": True}},
+            {"detector": None, "provenance": {"label_rate": 0.8, "honored": False}},
+        ),
+        ({**NO_FILTER, "human_reserve": 0.5}, NO_FILTER),
+    ],
+    ids=["detector", "provenance", "human_reserve"],
+)
+def test_filters_lower_synthetic_share_of_training_data(on, off):
+    web = {"ai_share": 0.6}
+    with_policy = mean(metric="train_synthetic_share", filtering=on, web=web)
+    without = mean(metric="train_synthetic_share", filtering=off, web=web)
+    assert with_policy < 0.8 * without
+
+
+COLLAPSE = {"web": {"ai_share": 0.95}, "filtering": NO_FILTER, "steps": 30}
+
+
+def test_replace_loses_tail_faster_than_accumulate():
+    harsh = {**COLLAPSE, "crawlers": {"budget": 300}}
+    one = {"top_p": 1.0, "count": 1, "retrain_every": 1}
+    replace = finals(**harsh, models={"regime": "replace", **one})
+    accumulate = finals(**harsh, models={"regime": "accumulate", **one})
+    assert replace["tail_survival"].mean() < accumulate["tail_survival"].mean() - 0.1
+    assert replace["model_cross_entropy"].mean() > accumulate["model_cross_entropy"].mean()
+
+
+def test_truncation_cuts_the_tail():
+    truncated = mean(metric="tail_survival", models={"top_p": 0.8}, **COLLAPSE)
+    full = mean(metric="tail_survival", models={"top_p": 1.0}, **COLLAPSE)
+    assert truncated < full - 0.2
+
+
+def test_low_temperature_narrows_the_corpus():
+    cold = mean(metric="topic_hill1", models={"temperature": 0.5, "top_p": 1.0}, **COLLAPSE)
+    warm = mean(metric="topic_hill1", models={"temperature": 1.0, "top_p": 1.0}, **COLLAPSE)
+    assert cold < 0.8 * warm
+
+
+def test_smoothing_keeps_every_tail_topic_alive():
+    smooth = finals(3, models={"smoothing": 0.5, "top_p": 1.0, "regime": "replace"}, **COLLAPSE)
+    assert (smooth["tail_survival"] == 1.0).all()
+
+
+def test_small_capacity_raises_cross_entropy():
+    small = mean(3, metric="model_cross_entropy", models={"capacity": 10})
+    full = mean(3, metric="model_cross_entropy", models={"capacity": None})
+    assert small > full + 1.0
+
+
+def test_copying_raises_assist_and_homogenises_humans():
+    web = {"ai_share": 0.8}
+    none = finals(4, humans={"copy_rate": 0.0, "ai_assist": 0.1}, web=web, models={"top_p": 0.7})
+    copy = finals(4, humans={"copy_rate": 0.3, "ai_assist": 0.1}, web=web, models={"top_p": 0.7})
+    assert (none["human_ai_assist"] == 0.1).all()
+    assert copy["human_ai_assist"].mean() > 0.3
+    # Same seeds in both arms: compare replication by replication.
+    gain = copy["human_homogenization"].to_numpy() - none["human_homogenization"].to_numpy()
+    assert (gain > 0.03).all(), gain
+
+
+def tail_interest_share(**sections) -> float:
+    scenario = small_scenario(**sections)
+    shares = []
+    for rep in range(4):
+        model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, rep))
+        for _ in range(scenario.steps):
+            model.step()
+        shares.append(model.is_tail[model.population.topics].mean())
+    return float(np.mean(shares))
+
+
+def test_forgetting_drops_fading_tail_interests():
+    common = {"web": {"ai_share": 0.9}, "models": {"top_p": 0.6}, "steps": 20}
+    forget = tail_interest_share(humans={"forget_rate": 0.3, "copy_rate": 0.0}, **common)
+    keep = tail_interest_share(humans={"forget_rate": 0.0, "copy_rate": 0.0}, **common)
+    assert forget < 0.7 * keep
+
+
+def model_tail_mass(**sections) -> float:
+    scenario = small_scenario(**sections)
+    out = []
+    for rep in range(4):
+        model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, rep))
+        for _ in range(scenario.steps):
+            model.step()
+        out.append(model.model_topic_probs()[:, model.is_tail].sum(axis=1).mean())
+    return float(np.mean(out))
+
+
+def test_tail_protection_raises_tail_mass_in_models():
+    common = {"web": {"ai_share": 0.7}, "models": {"regime": "replace"}, "steps": 12}
+    detector = {"detector": {"tpr": 0.9, "fpr": 0.5}}
+    protected = model_tail_mass(
+        filtering={**detector, "protect_tail": True, "tail_weight": 4.0}, **common
+    )
+    plain = model_tail_mass(filtering=detector, **common)
+    assert protected > 1.5 * plain
+
+
+def test_assist_words_set_model_share_of_human_documents():
+    scenario = small_scenario(
+        steps=2, humans={"ai_assist": 1.0, "assist_words": 0.25, "copy_rate": 0.0}
+    )
+    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    model.step()
+    human = model.corpus.at(1)
+    human = human.take(~human.synthetic)
+    assert np.all(human.ai_fraction == 0.25)
+
+
+@pytest.mark.parametrize("strategy", ["random", "bfs", "pagerank"])
+@pytest.mark.parametrize("scope", ["fresh", "all"])
+@pytest.mark.parametrize("regime", ["replace", "accumulate", "window", "subsample"])
+def test_every_strategy_scope_and_regime_runs(strategy, scope, regime):
+    scenario = small_scenario(
+        steps=4, crawlers={"strategy": strategy, "scope": scope}, models={"regime": regime}
+    )
+    metrics = run_one(scenario).metrics
+    assert metrics["generation"].iloc[-1] == 2
+    assert metrics["tail_survival"].between(0, 1).all()
+
+
+def test_crawl_respects_budget_and_scope():
+    scenario = small_scenario(
+        steps=2, crawlers={"budget": 1500, "scope": "fresh"}, filtering=NO_FILTER
+    )
+    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    crawler = model.crawlers[0]
+    model.step()
+    model.step()
+    fresh = model.corpus.since(1)
+    crawled = crawler.collect(fresh)
+    assert len(crawled) == 1500
+    assert crawled.step.min() >= 1
+    visited = np.unique(crawled.site)
+    # Budget spent site by site: every visited site but the last is taken whole.
+    taken = np.bincount(crawled.site, minlength=60)[visited]
+    available = np.bincount(fresh.site, minlength=60)[visited]
+    assert (taken == available).sum() >= len(visited) - 1
