@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -171,6 +172,81 @@ def list_scenarios() -> None:
             desc = f"[red]invalid: {exc.problems[0]}[/]"
         table.add_row(str(path.relative_to(SCENARIO_DIR)), desc)
     out.print(table)
+
+
+class ExecutorChoice(StrEnum):
+    """`ouroboros sweep --executor` values."""
+
+    process = "process"
+    dask = "dask"
+
+
+@app.command()
+def sweep(
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Sweep scenario (a YAML file with a `sweep:` section).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for sweep folders.")] = Path(
+        "runs"
+    ),
+    overrides: Overrides = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Parallel runs.")] = 2,
+    executor: Annotated[
+        ExecutorChoice, typer.Option(help="Where runs execute: local processes or Dask.")
+    ] = ExecutorChoice.process,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler, e.g. tcp://host:8786.")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Finish an interrupted sweep folder: run what is missing.")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run a sweep (design × arms × replications) in parallel; resumable."""
+    import time
+
+    from simulation import sweep as sweeps
+
+    started = time.perf_counter()
+    with user_errors():
+        if resume is not None:
+            given = load(scenario, overrides or []) if scenario is not None else None
+            config, design = sweeps.reopen(resume, given)
+            sweep_dir = resume
+        elif scenario is None:
+            fail(["give a SCENARIO to start a sweep, or --resume DIR to finish one"])
+        else:
+            config = load(scenario, overrides or [])
+            sweep_dir, design = sweeps.create(config, out_dir, str(scenario))
+        todo = int((sweeps.read_status(sweep_dir, design)["state"] != sweeps.DONE).sum())
+    total = len(design.table)
+    err.print(f"Sweep folder: {sweep_dir} ({total} runs, {todo} to do)", highlight=False)
+    try:
+        with (
+            step_progress(quiet, f"{config.name}: runs") as progress,
+            sweeps.open_executor(executor.value, workers, scheduler) as pool,
+        ):
+            tick = progress(todo) if progress is not None else None
+            status = sweeps.execute(
+                sweep_dir, design, pool, on_finished=(lambda *_: tick()) if tick else None
+            )
+    except KeyboardInterrupt:
+        err.print(f"interrupted; finished runs kept. Resume: ouroboros sweep --resume {sweep_dir}")
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        fail([f"--scheduler {scheduler}: cannot connect ({exc})" if scheduler else str(exc)])
+    session = sweeps.session_record(executor.value, workers, scheduler, started, status)
+    status = sweeps.assemble(sweep_dir, config, design, session)
+    failed = status[status["state"] == sweeps.FAILED]
+    out.print(
+        f"{session['done']} of {len(status)} runs done, {len(failed)} failed, "
+        f"{session['wall_seconds']:.1f} s on {workers} worker(s) ({session['executor']})"
+    )
+    for row in failed.head(5).itertuples():
+        err.print(f"[red]run {row.run_id} failed:[/] {row.error}", highlight=False)
+    out.print(f"Results: [bold]{sweep_dir}[/]", highlight=False)
+    if len(failed):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

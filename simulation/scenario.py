@@ -159,7 +159,15 @@ class Sweep(Strict):
 
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
     samples: PositiveInt = 16
-    factors: dict[str, list[Any] | Range] = Field(min_length=1)
+    factors: dict[str, list[Any] | Range] = {}
+    # Named policy arms: arm name -> {dotted scenario key: value}; the design is arms × factors.
+    arms: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Sweep:
+        if not self.factors and not self.arms:
+            raise ValueError("a sweep needs at least one entry in `factors` or `arms`")
+        return self
 
 
 class Scenario(Strict):
@@ -197,6 +205,10 @@ class Scenario(Strict):
             for key in self.sweep.factors:
                 if not _has_path(base, key.split(".")):
                     raise ValueError(f"sweep.factors: unknown scenario key {key!r}")
+            for arm, overrides in self.sweep.arms.items():
+                for key in overrides:
+                    if not _has_path(base, key.split(".")):
+                        raise ValueError(f"sweep.arms.{arm}: unknown scenario key {key!r}")
         return self
 
     def ai_share_at(self, step: int) -> float:

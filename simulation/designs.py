@@ -1,0 +1,169 @@
+"""Sweep designs: which runs a sweep makes (arm × design point × replication) and their scenarios.
+
+A design point is one setting of the sweep's factors (a grid cell, or a row of an LHS, Sobol or
+Morris sample). Named policy arms are applied on top of every design point. The seed of a run is
+`SeedSequence(seed, spawn_key=(design_point, replication))`; the arm is deliberately *not* part
+of the key, so the arms of one design point and replication share their random numbers (common
+random numbers): policy differences are then not blurred by different random draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+
+from simulation.scenario import Range, Scenario, ScenarioError, Sweep, validate
+
+MORRIS_LEVELS = 4
+DESIGN_STREAM = 2**32 - 1  # spawn key of the sampler's own stream, apart from every run's key
+
+
+@dataclass(frozen=True)
+class Design:
+    """The runs of a sweep: `table` has one row per run, ordered by `run_id`."""
+
+    base: dict[str, Any]  # the scenario without its `sweep:` section
+    arms: dict[str, dict[str, Any]]
+    points: pd.DataFrame  # one row per design point, one column per factor key
+    replications: int
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """run_id, arm, design_point, replication and the factor values of every run."""
+        n_arms, n_points, n_rep = len(self.arms), len(self.points), self.replications
+        point = np.tile(np.repeat(np.arange(n_points), n_rep), n_arms)
+        frame = pd.DataFrame(
+            {
+                "run_id": np.arange(n_arms * n_points * n_rep),
+                "arm": np.repeat(list(self.arms), n_points * n_rep),
+                "design_point": point,
+                "replication": np.tile(np.arange(n_rep), n_arms * n_points),
+            }
+        )
+        factors = self.points.iloc[point].reset_index(drop=True)
+        return pd.concat([frame, factors], axis=1)
+
+    def config(self, arm: str, design_point: int) -> dict[str, Any]:
+        """The plain-data scenario of one arm at one design point (any replication)."""
+        out = _with_values(self.base, self.arms[arm])
+        return _with_values(out, {k: col.iloc[design_point] for k, col in self.points.items()})
+
+
+def build(scenario: Scenario, source: str = "<scenario>") -> Design:
+    """The design of a sweep scenario; every run's scenario is validated before anything runs."""
+    if scenario.sweep is None:
+        raise ScenarioError([f"{source}: no `sweep:` section; use `ouroboros run` for one run"])
+    base = {**scenario.to_dict(), "sweep": None}
+    arms = dict(scenario.sweep.arms) or {scenario.name: {}}
+    design = Design(
+        base=base,
+        arms=arms,
+        points=factor_points(scenario.sweep, base, scenario.seed, source),
+        replications=scenario.replications,
+    )
+    problems: list[str] = []
+    for arm, point in itertools.product(arms, range(len(design.points))):
+        try:
+            validate(
+                design.config(arm, point), f"{source}: sweep arm {arm!r}, design point {point}"
+            )
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ScenarioError(list(dict.fromkeys(problems)))
+    return design
+
+
+def factor_points(sweep: Sweep, base: dict[str, Any], seed: int, source: str) -> pd.DataFrame:
+    """One row per design point with the value of every factor (no factors: one empty point)."""
+    keys = list(sweep.factors)
+    if not keys:
+        return pd.DataFrame(index=range(1))
+    if sweep.design == "grid":
+        lists = [_grid_values(sweep, key, source) for key in keys]
+        return pd.DataFrame(list(itertools.product(*lists)), columns=keys)
+    unit = _unit_sample(sweep, len(keys), seed, source)
+    ranges = [_range(sweep, key, source) for key in keys]
+    columns = {}
+    for j, (key, rng) in enumerate(zip(keys, ranges, strict=True)):
+        values = rng.low + unit[:, j] * (rng.high - rng.low)
+        if _is_integer_key(base, key):
+            values = np.rint(values).astype(np.int64)
+        columns[key] = values
+    return pd.DataFrame(columns)
+
+
+def salib_problem(sweep: Sweep) -> dict[str, Any]:
+    """The SALib problem dictionary of a sampled design (factor names and bounds)."""
+    names = list(sweep.factors)
+    bounds = [[r.low, r.high] for r in sweep.factors.values() if isinstance(r, Range)]
+    return {"num_vars": len(names), "names": names, "bounds": bounds}
+
+
+def _unit_sample(sweep: Sweep, dim: int, seed: int, source: str) -> np.ndarray:
+    """The design's points in the unit cube, reproducible from the scenario seed."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(DESIGN_STREAM,)))
+    unit_problem = {"num_vars": dim, "names": list(sweep.factors), "bounds": [[0.0, 1.0]] * dim}
+    if sweep.design == "lhs":
+        return qmc.LatinHypercube(d=dim, seed=rng).random(sweep.samples)
+    if sweep.design == "sobol":
+        if sweep.samples & (sweep.samples - 1):
+            raise ScenarioError(
+                [
+                    f"{source}: sweep.samples: Sobol designs need a power of two "
+                    f"(got {sweep.samples}; e.g. {2 ** math.ceil(math.log2(sweep.samples))})"
+                ]
+            )
+        from SALib.sample import sobol
+
+        return sobol.sample(unit_problem, sweep.samples, calc_second_order=False, seed=rng)
+    from SALib.sample import morris
+
+    return morris.sample(unit_problem, sweep.samples, num_levels=MORRIS_LEVELS, seed=rng)
+
+
+def _grid_values(sweep: Sweep, key: str, source: str) -> list[Any]:
+    values = sweep.factors[key]
+    if not isinstance(values, list) or not values:
+        raise ScenarioError(
+            [f"{source}: sweep.factors.{key}: a grid design needs a non-empty list of values"]
+        )
+    return values
+
+
+def _range(sweep: Sweep, key: str, source: str) -> Range:
+    value = sweep.factors[key]
+    if not isinstance(value, Range):
+        raise ScenarioError(
+            [
+                f"{source}: sweep.factors.{key}: a {sweep.design} design needs a range "
+                f"{{low: …, high: …}}, got {value!r}"
+            ]
+        )
+    return value
+
+
+def _is_integer_key(base: dict[str, Any], key: str) -> bool:
+    node: Any = base
+    for part in key.split("."):
+        node = node[part]
+    return isinstance(node, int) and not isinstance(node, bool)
+
+
+def _with_values(tree: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `tree` with each dotted key set to its value (numpy scalars made plain)."""
+    out = {**tree}
+    for key, value in values.items():
+        parts = key.split(".")
+        node = out
+        for part in parts[:-1]:
+            node[part] = dict(node[part]) if isinstance(node.get(part), dict) else {}
+            node = node[part]
+        node[parts[-1]] = value.item() if isinstance(value, np.generic) else value
+    return out
