@@ -249,5 +249,44 @@ def sweep(
         raise typer.Exit(1)
 
 
+@app.command()
+def validate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report.")] = Path(
+        "validation"
+    ),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Reduced sizes: about half a minute.")
+    ] = False,
+    overrides: Overrides = None,
+    cases: Annotated[
+        list[str] | None, typer.Option("--case", help="Run only this case (repeatable).")
+    ] = None,
+) -> None:
+    """Reproduce published collapse results and check them against theory; exit 1 if one fails."""
+    from analysis.validation import CASES, run_cases, write_report
+
+    unknown = sorted(set(cases or []) - set(CASES))
+    if unknown:
+        fail([f"--case {name}: unknown case; choose from {', '.join(CASES)}" for name in unknown])
+    table = Table(title=f"Validation ({'quick' if quick else 'full'} size)")
+    table.add_column("case")
+    table.add_column("checks", justify="right")
+    table.add_column("result")
+
+    def report(result) -> None:
+        passed = sum(c.passed for c in result.checks)
+        verdict = "[green]pass[/]" if result.passed else "[bold red]FAIL[/]"
+        table.add_row(result.title, f"{passed}/{len(result.checks)}", verdict)
+        err.print(f"{result.key}: {'pass' if result.passed else 'FAIL'}", highlight=False)
+
+    with user_errors():
+        results = run_cases(quick=quick, overrides=overrides or [], only=cases, on_case=report)
+        html_path, md_path = write_report(results, out_dir, quick=quick, overrides=overrides)
+    out.print(table)
+    out.print(f"Report: [bold]{html_path}[/] and {md_path}", highlight=False)
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

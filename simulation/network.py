@@ -30,7 +30,8 @@ class SiteNetwork:
         self.graph.add_nodes_from(range(n))
         self.graph.add_edges_from(map(tuple, arcs.tolist()))
         self.adjacency = sp.csr_matrix((np.ones(len(arcs)), (arcs[:, 0], arcs[:, 1])), shape=(n, n))
-        self.pagerank = np.array([nx.pagerank(self.graph)[i] for i in range(n)])
+        rank = nx.pagerank(self.graph)  # once: it is a power iteration over the whole graph
+        self.pagerank = np.array([rank[i] for i in range(n)])
         # Content farms: a random set of sites, dealt round-robin to the models.
         n_farms = max(n_models, round(config.farm_share * n))
         farms = rng.choice(n, size=n_farms, replace=False)
