@@ -20,7 +20,11 @@ from scipy.stats import binom
 
 @dataclass(frozen=True)
 class Loop:
-    """The resolved settings of a degenerate loop that the theory needs."""
+    """The resolved settings of a degenerate loop that the theory needs.
+
+    Assumes one model retrained every step, a crawl that is a uniform sample of the step's
+    documents (AI share 1, or a budget of at least N), and T = 1, top_p = 1.
+    """
 
     p_star: np.ndarray  # (K,) reality's topic distribution (the archive is drawn from it)
     fresh: np.ndarray  # (K,) topic distribution of human-written documents
