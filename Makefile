@@ -26,8 +26,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip && \
 	$(PY) -m pip install --quiet -e '.[dev]' && touch $(STAMP)
 
+# The demo's sweep: all five filtering policies × six AI shares, 2 replications, 24 steps.
+DEMO_SWEEP := --out runs/demo --workers 2 --set steps=24 --set replications=2
+
 demo: $(STAMP)
 	$(VENV)/bin/ouroboros run scenarios/baseline.yaml
+	$(VENV)/bin/ouroboros sweep scenarios/ai_share_sweep.yaml $(DEMO_SWEEP)
+	$(VENV)/bin/ouroboros report "$$(ls -td runs/demo/ai_share_sweep-* | head -1)"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

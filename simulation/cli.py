@@ -288,5 +288,63 @@ def validate(
         raise typer.Exit(1)
 
 
+class ReportFormat(StrEnum):
+    """`ouroboros report --format` values."""
+
+    html = "html"
+    md = "md"
+    both = "both"
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder or a sweep folder.")],
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="report.html, report.md, or both.")
+    ] = ReportFormat.both,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Risk threshold as a fraction of each metric's pre-AI value."
+        ),
+    ] = 0.8,
+) -> None:
+    """Write the policy report (self-contained HTML, Markdown, figures/) into FOLDER."""
+    from analysis.report import write_report
+
+    formats = ("html", "md") if format is ReportFormat.both else (format.value,)
+    with user_errors():
+        written = write_report(folder, formats, threshold)
+    for path in written:
+        out.print(f"Report: [bold]{path}[/]", highlight=False)
+
+
+@app.command()
+def viz(
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario YAML file (default: the bundled baseline).")
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")
+    ] = 8765,
+    overrides: Overrides = None,
+) -> None:
+    """Serve the browser view (Mesa SolaraViz) of a scenario on 127.0.0.1 until Ctrl+C."""
+    import os
+
+    path = scenario or SCENARIO_DIR / "baseline.yaml"
+    load_scenario(path, overrides)  # bad input exits 2 before any server starts
+    os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"  # read when solara is imported
+    from solara.__main__ import cli as solara_cli
+
+    from simulation.app import OVERRIDES_ENV, SCENARIO_ENV
+
+    os.environ[SCENARIO_ENV] = str(path.resolve())
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides or [])
+    args = ["run", "simulation.app", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--no-open", "--production", "--no-check-version"]
+    solara_cli.main(args, prog_name="ouroboros viz", standalone_mode=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

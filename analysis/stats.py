@@ -1,0 +1,175 @@
+"""Statistics for the policy report: intervals across replications, fans, tipping points, SALib.
+
+All functions take plain DataFrames so they can be tested on synthetic data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+LOW, HIGH = 0.05, 0.95
+
+
+def intervals(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
+    """Median and 5–95% quantiles of each column within each group (long form)."""
+    rows = []
+    for key, group in frame.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for column in columns:
+            values = group[column].dropna()
+            rows.append(
+                {
+                    **dict(zip(by, key, strict=True)),
+                    "outcome": column,
+                    "median": values.median(),
+                    "low": values.quantile(LOW),
+                    "high": values.quantile(HIGH),
+                    "n": len(values),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def share_below(frame: pd.DataFrame, by: list[str], column: str, threshold: float) -> pd.Series:
+    """Per group: the fraction of runs whose `column` is below `threshold`."""
+    return (frame[column] < threshold).groupby([frame[b] for b in by], sort=False).mean()
+
+
+def relative_to_start(metrics: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Each metric divided by its own run's step-0 (pre-AI archive) value."""
+    start = metrics[metrics["step"] == 0].set_index("run_id")[columns]
+    out = metrics.copy()
+    out[columns] = metrics[columns].to_numpy() / start.loc[metrics["run_id"]].to_numpy()
+    return out
+
+
+def fan(frame: pd.DataFrame, by: str, x: str, column: str) -> pd.DataFrame:
+    """Quantile bands of `column` over `x` per group: columns group, x, low, median, high."""
+    grouped = frame.groupby([by, x], sort=False)[column]
+    out = grouped.quantile([LOW, 0.5, HIGH]).unstack()
+    out.columns = ["low", "median", "high"]
+    out = out.reset_index().rename(columns={by: "group", x: "x"})
+    return out.sort_values(["group", "x"], kind="stable", key=_first_seen(out["group"]))
+
+
+def _first_seen(groups: pd.Series):
+    """A sort key that keeps groups in order of first appearance (not alphabetical)."""
+    order = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    return lambda col: col.map(order) if col.name == "group" else col
+
+
+def first_crossing(x: np.ndarray, y: np.ndarray, threshold: float) -> float:
+    """The smallest x at which y falls to `threshold` (linear between points); NaN if never.
+
+    `x` must be increasing. If y starts at or below the threshold the answer is x[0].
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    below = np.flatnonzero(y <= threshold)
+    if below.size == 0:
+        return float("nan")
+    i = int(below[0])
+    if i == 0:
+        return float(x[0])
+    x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+    return float(x0 + (y0 - threshold) / (y0 - y1) * (x1 - x0))
+
+
+@dataclass(frozen=True)
+class Tipping:
+    """Where one group's curve crosses the threshold, with the spread over its units."""
+
+    group: str
+    estimate: float  # median of the per-unit crossings (+inf: most units never cross)
+    low: float  # 5% quantile of the per-unit crossings (units that never cross count as +inf)
+    high: float
+    crossed: int  # units whose own curve crosses
+    units: int
+    start: float  # the lowest x: an estimate equal to it means "already below at the start"
+
+
+def tipping_points(curves: pd.DataFrame, threshold: float) -> list[Tipping]:
+    """Tipping points per group from long curves with columns group, unit, x, y.
+
+    A unit is one replication's curve (e.g. one replication across AI-share grid values, or one
+    run over time); the estimate and interval are quantiles of the units' own crossings.
+    """
+    found = []
+    for group, frame in curves.groupby("group", sort=False):
+        per_unit = np.array(
+            [
+                first_crossing(u["x"].to_numpy(), u["y"].to_numpy(), threshold)
+                for _, u in frame.sort_values("x").groupby("unit", sort=False)
+            ]
+        )
+        crossed = int(np.isfinite(per_unit).sum())
+        ranked = np.where(np.isfinite(per_unit), per_unit, np.inf)
+        low, mid, high = (
+            float(np.quantile(ranked, q, method="inverted_cdf")) for q in (LOW, 0.5, HIGH)
+        )
+        start = float(frame["x"].min())
+        found.append(Tipping(str(group), mid, low, high, crossed, len(per_unit), start))
+    return found
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """A SALib sensitivity table for one outcome, or the reason there is none."""
+
+    method: str | None
+    outcome: str
+    table: pd.DataFrame | None
+    reason: str = ""
+
+
+def sensitivity(
+    design: str,
+    problem: dict[str, Any],
+    points: pd.DataFrame,
+    values: np.ndarray,
+    outcome: str,
+) -> Sensitivity:
+    """Morris μ*/σ or Sobol S1/ST (with 95% confidence intervals) of `values` over `points`.
+
+    `points` holds the design points in design order and `values` the outcome at each point
+    (averaged over replications). Other designs, or missing values, give a reason instead.
+    """
+    if design not in ("morris", "sobol"):
+        reason = (
+            f"the sweep design is `{design}`; a sensitivity ranking needs a `morris` or `sobol` "
+            "design, whose points are laid out for SALib's estimators"
+        )
+        return Sensitivity(None, outcome, None, reason)
+    if not np.isfinite(values).all():
+        reason = "some design points have no finished run, so the estimators cannot be computed"
+        return Sensitivity(None, outcome, None, reason)
+    rng = np.random.default_rng(0)
+    if design == "morris":
+        from SALib.analyze import morris
+
+        res = morris.analyze(problem, points.to_numpy(dtype=float), values, seed=rng)
+        table = pd.DataFrame(
+            {
+                "factor": problem["names"],
+                "mu_star": res["mu_star"],
+                "mu_star_conf": res["mu_star_conf"],
+                "sigma": res["sigma"],
+            }
+        ).sort_values("mu_star", ascending=False)
+        return Sensitivity("morris", outcome, table.reset_index(drop=True))
+    from SALib.analyze import sobol
+
+    res = sobol.analyze(problem, values, calc_second_order=False, seed=rng)
+    table = pd.DataFrame(
+        {
+            "factor": problem["names"],
+            "S1": res["S1"],
+            "S1_conf": res["S1_conf"],
+            "ST": res["ST"],
+            "ST_conf": res["ST_conf"],
+        }
+    ).sort_values("ST", ascending=False)
+    return Sensitivity("sobol", outcome, table.reset_index(drop=True))
