@@ -6,6 +6,8 @@ Step order: humans read and update → humans and models publish → crawlers cr
 
 from __future__ import annotations
 
+import ctypes
+
 import mesa
 import numpy as np
 
@@ -38,6 +40,20 @@ METRIC_COLUMNS = (
 TEST_DOCS = 500
 
 
+def keep_freed_memory() -> None:
+    """Let glibc reuse freed large blocks instead of returning them to the OS (Linux only).
+
+    Every model refit allocates K x V temporaries; fresh pages for each cost page faults that
+    were half of a medium run's time (see benchmarks/PROFILE.md). No effect on results.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return
+    mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: blocks up to 1 GiB come from the heap
+    mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap for reuse
+
+
 def world_rng(scenario: Scenario) -> np.random.Generator:
     """The stream that draws reality (p*) and the held-out test documents.
 
@@ -51,6 +67,7 @@ class WebEcosystem(mesa.Model):
 
     def __init__(self, scenario: Scenario, rng: int | np.random.SeedSequence | None = None):
         super().__init__(rng=rng if rng is not None else np.random.SeedSequence(scenario.seed))
+        keep_freed_memory()
         self.config = scenario
         world = world_rng(scenario)
         self.content = ContentSpace(scenario.content, world)
