@@ -35,15 +35,18 @@ def intervals(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.Data
 
 
 def share_below(frame: pd.DataFrame, by: list[str], column: str, threshold: float) -> pd.Series:
-    """Per group: the fraction of runs whose `column` is below `threshold`."""
-    return (frame[column] < threshold).groupby([frame[b] for b in by], sort=False).mean()
+    """Per group: the fraction of runs whose `column` is below `threshold` (NaN runs ignored)."""
+    below = (frame[column] < threshold).where(frame[column].notna())
+    return below.groupby([frame[b] for b in by], sort=False).mean()
 
 
 def relative_to_start(metrics: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Each metric divided by its own run's step-0 (pre-AI archive) value."""
+    """Each metric divided by its own run's step-0 (pre-AI archive) value; NaN where that is 0."""
     start = metrics[metrics["step"] == 0].set_index("run_id")[columns]
+    base = start.loc[metrics["run_id"]].to_numpy()
     out = metrics.copy()
-    out[columns] = metrics[columns].to_numpy() / start.loc[metrics["run_id"]].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[columns] = np.where(base > 0, metrics[columns].to_numpy() / base, np.nan)
     return out
 
 
