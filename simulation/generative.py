@@ -63,11 +63,13 @@ class AliasTable:
         # its stretch ends.
         order = np.argsort(np.concatenate([e_end, d_start]), kind="stable")
         is_large = order < e_end.size
-        larges_before = np.cumsum(is_large)
-        j = larges_before[~is_large]
-        at = np.flatnonzero(is_large)
-        straddler = at - larges_before[at]  # the last small starting before the end, or -1
-        del order, is_large, larges_before, at
+        del order
+        # Both tapes keep their own order in the merge, so position minus rank counts the other.
+        j = np.flatnonzero(~is_large)
+        j -= np.arange(j.size)
+        straddler = np.flatnonzero(is_large)  # the last small starting before the end, or -1
+        straddler -= np.arange(1, straddler.size + 1)
+        del is_large
         last_large = np.cumsum(np.bincount(flat_large // n, minlength=rows)) - 1
         np.minimum(j, last_large[flat_small // n], out=j)
         cols = np.tile(np.arange(n, dtype=np.uint16 if n <= 65536 else np.uint32), rows)
@@ -244,8 +246,10 @@ def count_documents(
     """Sufficient statistics of documents: weighted documents per topic and words per topic."""
     topics = np.asarray(topics, dtype=np.int64)
     length = tokens.shape[1] if tokens.ndim == 2 else 0
-    topic_counts = np.bincount(topics, weights=weights, minlength=n_topics).astype(np.float64)
+    topic_counts = np.bincount(topics, weights=weights, minlength=n_topics).astype(
+        np.float64, copy=False
+    )
     flat = (topics[:, None] * n_words + tokens).ravel()
     word_w = None if weights is None else np.repeat(np.asarray(weights, np.float64), length)
     word_counts = np.bincount(flat, weights=word_w, minlength=n_topics * n_words)
-    return topic_counts, word_counts.astype(np.float64).reshape(n_topics, n_words)
+    return topic_counts, word_counts.astype(np.float64, copy=False).reshape(n_topics, n_words)
