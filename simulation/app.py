@@ -1,0 +1,343 @@
+"""The browser view: Mesa SolaraViz with matplotlib panels (`solara run simulation/app.py`).
+
+`ouroboros viz SCENARIO` serves this page on 127.0.0.1; the scenario comes in through the
+environment (`OUROBOROS_VIZ_SCENARIO`, `OUROBOROS_VIZ_SET`). The controls are SolaraViz model
+parameters: Reset rebuilds the model from the scenario with the controls applied, seeded like
+replication 0 of `ouroboros run`. Everything is drawn with matplotlib on the server, so the page
+needs no CDN (Altair/vega would).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import typing
+import warnings
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import solara
+from matplotlib import colormaps, ticker
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from mesa.visualization import Slider, SolaraViz, make_plot_component
+from mesa.visualization.utils import update_counter
+
+from simulation.model import WebEcosystem
+from simulation.network import SiteNetwork
+from simulation.runner import run_seed
+from simulation.scenario import Models, Scenario, ScenarioError, apply_overrides, load, validate
+
+# Served over http on 127.0.0.1, solara warns on every page load that its session cookie falls
+# back to SameSite=lax, which is what a local page wants.
+warnings.filterwarnings("ignore", message="Cookies with samesite=none", category=UserWarning)
+
+SCENARIO_ENV = "OUROBOROS_VIZ_SCENARIO"
+OVERRIDES_ENV = "OUROBOROS_VIZ_SET"
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
+MAX_DRAWN_SITES = 400
+REGIMES: tuple[str, ...] = typing.get_args(Models.model_fields["regime"].annotation)
+
+# Control name -> scenario key it sets (ai_share and the detector are special-cased below).
+CONTROL_KEYS = {
+    "label_rate": "filtering.provenance.label_rate",
+    "human_reserve": "filtering.human_reserve",
+    "copy_rate": "humans.copy_rate",
+    "regime": "models.regime",
+    "temperature": "models.temperature",
+    "top_p": "models.top_p",
+}
+
+
+def viz_scenario() -> Scenario:
+    """The scenario named by the environment (baseline when unset), with its `--set` overrides."""
+    path = os.environ.get(SCENARIO_ENV) or str(DEFAULT_SCENARIO)
+    return load(path, json.loads(os.environ.get(OVERRIDES_ENV) or "[]"))
+
+
+def control_values(base: Scenario) -> dict[str, Any]:
+    """The controls' starting values: the scenario's own (a schedule's AI share is its end)."""
+    share = base.web.ai_share
+    detector = base.filtering.detector
+    return {
+        "ai_share": share if isinstance(share, float) else share.end,
+        "tpr": detector.tpr if detector else 0.0,
+        "fpr": detector.fpr if detector else 0.0,
+        "label_rate": base.filtering.provenance.label_rate,
+        "human_reserve": base.filtering.human_reserve,
+        "copy_rate": base.humans.copy_rate,
+        "regime": base.models.regime,
+        "temperature": base.models.temperature,
+        "top_p": base.models.top_p,
+        "seed": str(base.seed),
+    }
+
+
+def with_controls(base: Scenario, **controls: Any) -> Scenario:
+    """`base` with the given control values applied; None (or absent) keeps the scenario's value.
+
+    The AI share sets a constant share, or the end of a schedule (start and shape are kept). A
+    scenario without a detector keeps none while TPR and FPR both stay 0 (which flags nothing).
+    """
+    values = {k: v for k, v in controls.items() if v is not None}
+    unknown = set(values) - set(control_values(base))
+    if unknown:
+        raise ScenarioError([f"viz controls: unknown control(s) {sorted(unknown)}"])
+    data = base.to_dict()
+    if "seed" in values:
+        text = str(values["seed"]).strip()
+        if not text.isdigit():
+            raise ScenarioError(
+                [f"viz controls: seed must be a non-negative integer (got {text!r})"]
+            )
+        data["seed"] = int(text)
+    if "ai_share" in values:
+        share = float(values["ai_share"])
+        schedule = data["web"]["ai_share"]
+        data["web"]["ai_share"] = (
+            {**schedule, "end": share} if isinstance(schedule, dict) else share
+        )
+    if {"tpr", "fpr"} & values.keys():
+        detector = data["filtering"]["detector"] or {"tpr": 0.0, "fpr": 0.0}
+        detector = {**detector, **{k: float(values[k]) for k in ("tpr", "fpr") if k in values}}
+        keep_none = data["filtering"]["detector"] is None and detector == {"tpr": 0.0, "fpr": 0.0}
+        data["filtering"]["detector"] = None if keep_none else detector
+    data = apply_overrides(
+        data, [f"{CONTROL_KEYS[k]}={values[k]}" for k in CONTROL_KEYS if k in values]
+    )
+    return validate(data, "viz controls")
+
+
+class VizEcosystem(WebEcosystem):
+    """A WebEcosystem built from a scenario plus the page's controls (what SolaraViz resets)."""
+
+    def __init__(
+        self,
+        base: Scenario,
+        *,
+        ai_share: float | None = None,
+        tpr: float | None = None,
+        fpr: float | None = None,
+        label_rate: float | None = None,
+        human_reserve: float | None = None,
+        copy_rate: float | None = None,
+        regime: str | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: str | int | None = None,
+    ):
+        config = with_controls(
+            base,
+            ai_share=ai_share,
+            tpr=tpr,
+            fpr=fpr,
+            label_rate=label_rate,
+            human_reserve=human_reserve,
+            copy_rate=copy_rate,
+            regime=regime,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+        )
+        super().__init__(config, rng=run_seed(config.seed, 0, 0))
+
+
+def control_labels(base: Scenario) -> dict[str, str]:
+    """What each control is called on the page."""
+    schedule = not isinstance(base.web.ai_share, float)
+    return {
+        "ai_share": "AI share (end of schedule)" if schedule else "AI share",
+        "tpr": "Detector TPR",
+        "fpr": "Detector FPR",
+        "label_rate": "Provenance label rate",
+        "human_reserve": "Human reserve",
+        "copy_rate": "Copy rate",
+        "regime": "Regime",
+        "temperature": "Temperature",
+        "top_p": "top_p",
+        "seed": "Seed",
+    }
+
+
+def model_params(base: Scenario) -> dict[str, Any]:
+    """SolaraViz model parameters: the fixed base scenario and one control per policy knob."""
+    v, label = control_values(base), control_labels(base)
+    rates = ("ai_share", "tpr", "fpr", "label_rate", "human_reserve", "copy_rate")
+    return {
+        "base": base,
+        **{k: Slider(label[k], v[k], 0.0, 1.0, 0.01) for k in rates},
+        "regime": {
+            "type": "Select",
+            "label": label["regime"],
+            "value": v["regime"],
+            "values": list(REGIMES),
+        },
+        "temperature": Slider(
+            label["temperature"], v["temperature"], 0.1, max(3.0, v["temperature"]), 0.05
+        ),
+        "top_p": Slider(label["top_p"], v["top_p"], 0.05, 1.0, 0.01),
+        "seed": {"type": "InputText", "label": label["seed"], "value": v["seed"]},
+    }
+
+
+@dataclass(frozen=True)
+class SiteLayout:
+    """Positions of the drawn sites (the best-connected ones) and the links among them."""
+
+    sites: np.ndarray  # (n,) site ids drawn, ascending
+    xy: np.ndarray  # (n, 2) positions
+    segments: np.ndarray  # (links, 2, 2) line segments between drawn sites
+    n_sites: int  # sites in the whole network
+
+
+SHARE_CMAP = colormaps["viridis"].with_extremes(bad="0.85")  # grey: no documents in the window
+_layouts: weakref.WeakKeyDictionary[SiteNetwork, SiteLayout] = weakref.WeakKeyDictionary()
+
+
+def site_layout(network: SiteNetwork, max_sites: int = MAX_DRAWN_SITES) -> SiteLayout:
+    """Spring layout of the `max_sites` highest-degree sites, computed once per network."""
+    cached = _layouts.get(network)
+    if cached is not None:
+        return cached
+    adj = network.adjacency
+    degree = np.asarray(adj.sum(axis=0)).ravel() + np.asarray(adj.sum(axis=1)).ravel()
+    sites = np.sort(np.argsort(-degree, kind="stable")[:max_sites])
+    pos = nx.spring_layout(network.graph.subgraph(sites.tolist()).to_undirected(), seed=0)
+    xy = np.array([pos[s] for s in sites.tolist()]).reshape(-1, 2)
+    links = adj[sites][:, sites].tocoo()
+    layout = SiteLayout(sites, xy, np.stack([xy[links.row], xy[links.col]], axis=1), adj.shape[0])
+    _layouts[network] = layout
+    return layout
+
+
+def model_written_share(model: WebEcosystem) -> np.ndarray:
+    """Per site, the model-written share of its documents in the metrics window (NaN if none).
+
+    A synthetic document counts 1, an AI-assisted human one its model-written word share; a
+    site's share of synthetic documents alone would be 0 or 1 (farms publish all of them).
+    """
+    docs, n = model.recent, model.network.n_sites
+    written = np.bincount(docs.site, minlength=n).astype(np.float64)
+    ai = np.bincount(docs.site, weights=docs.ai_fraction, minlength=n)
+    return np.divide(ai, written, out=np.full(n, np.nan), where=written > 0)
+
+
+def network_figure(model: WebEcosystem) -> Figure:
+    """The site network: colour = model-written share, size = documents published there."""
+    layout = site_layout(model.network)
+    share = model_written_share(model)[layout.sites]
+    docs = model.corpus.docs_per_site[layout.sites].astype(np.float64)
+    sizes = 6 + 140 * np.sqrt(docs / max(docs.max(), 1.0))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
+    ax.add_collection(LineCollection(layout.segments, colors="0.8", linewidths=0.4, zorder=1))
+    points = ax.scatter(
+        *layout.xy.T,
+        c=share,
+        s=sizes,
+        cmap=SHARE_CMAP,
+        vmin=0.0,
+        vmax=1.0,
+        edgecolors="0.3",
+        linewidths=0.3,
+        zorder=2,
+        plotnonfinite=True,
+    )
+    fig.colorbar(points, ax=ax, label="model-written share (recent window)")
+    shown = len(layout.sites)
+    sample = "" if shown == layout.n_sites else f", the {shown} best-linked of {layout.n_sites:,}"
+    ax.set_title(f"Site network (size = documents{sample})", fontsize=10)
+    ax.set_axis_off()
+    return fig
+
+
+def rank_frequency_figure(model: WebEcosystem) -> Figure:
+    """Topic rank-frequency (Zipf) curves of reality, the recent corpus and the average model."""
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
+    for name, probs in model.topic_distributions().items():
+        freq = np.sort(probs[probs > 0])[::-1]
+        ax.loglog(np.arange(1, len(freq) + 1), freq, label=f"{name} ({len(freq)} topics)")
+    for axis in (ax.xaxis, ax.yaxis):  # plain decade labels, no minor ticks: 4x faster to draw
+        axis.set_major_formatter(ticker.LogFormatter())
+        axis.set_minor_locator(ticker.NullLocator())
+    ax.set_xlabel("topic rank")
+    ax.set_ylabel("share")
+    ax.set_title(f"Rank-frequency at step {model.steps}", fontsize=10)
+    ax.legend(loc="lower left")
+    return fig
+
+
+@solara.component
+def NetworkPanel(model: WebEcosystem) -> None:
+    """Solara panel for `network_figure`, redrawn after each step or reset."""
+    update_counter.get()
+    solara.FigureMatplotlib(network_figure(model), format="png", dependencies=[model, model.steps])
+
+
+@solara.component
+def RankFrequencyPanel(model: WebEcosystem) -> None:
+    """Solara panel for `rank_frequency_figure`, redrawn after each step or reset."""
+    update_counter.get()
+    solara.FigureMatplotlib(
+        rank_frequency_figure(model), format="png", dependencies=[model, model.steps]
+    )
+
+
+@solara.component
+def ModelInUsePanel(model: WebEcosystem) -> None:
+    """The running model's control values (the sliders only take effect on Reset)."""
+    update_counter.get()
+    labels, values = control_labels(model.config), control_values(model.config)
+    rows = "\n".join(f"| {labels[k]} | {values[k]} |" for k in labels)
+    solara.Markdown(
+        f"**Model in use** (Reset applies the controls), step {model.steps} of "
+        f"{model.config.steps}\n\n| control | value |\n|---|---|\n{rows}"
+    )
+
+
+def _titled(title: str):
+    """A post_process hook for Mesa's plot components that sets the axes title."""
+    return lambda ax: ax.set_title(title, fontsize=10)
+
+
+COMPONENTS = [
+    NetworkPanel,
+    make_plot_component(
+        ["topic_richness", "topic_hill1", "topic_hill2"],
+        post_process=_titled("Topic Hill numbers, q = 0, 1, 2 (corpus window)"),
+        backend="matplotlib",
+    ),
+    make_plot_component(
+        ["tail_survival", "synthetic_share", "train_synthetic_share"],
+        post_process=_titled("Tail survival and synthetic shares"),
+        backend="matplotlib",
+    ),
+    RankFrequencyPanel,
+    ModelInUsePanel,
+]
+
+
+def dashboard(model: VizEcosystem | solara.Reactive[VizEcosystem], base: Scenario):
+    """The SolaraViz element for `model`, with controls starting at `base`'s values."""
+    return SolaraViz(
+        model,
+        components=COMPONENTS,
+        model_params=model_params(base),
+        name=f"Ouroboros: {base.name}",
+    )
+
+
+@solara.component
+def Page() -> None:
+    """One model per browser session, built from the scenario `ouroboros viz` was given."""
+    base = solara.use_memo(viz_scenario, [])
+    model = solara.use_memo(lambda: VizEcosystem(base), [base])
+    dashboard(model, base)
+
+
+page = Page()

@@ -1,0 +1,268 @@
+"""The browser view in-process: controls to scenario, the panels, `ouroboros viz` input."""
+
+from __future__ import annotations
+
+import json
+
+import ipyvuetify as v
+import ipywidgets
+import numpy as np
+import pandas as pd
+import pytest
+import solara
+import yaml
+from solara.widgets import GridLayout
+from typer.testing import CliRunner
+
+from simulation import app as viz
+from simulation.cli import app as cli
+from simulation.runner import run_one
+from simulation.scenario import ScenarioError
+from tests.conftest import small_scenario
+
+SCHEDULE = {"start": 0.1, "end": 0.6, "shape": "logistic"}
+
+
+@pytest.fixture
+def base():
+    return small_scenario(steps=6)
+
+
+@pytest.fixture
+def render():
+    """Render dashboards inside an AppLayout (which hosts the sidebar); close them afterwards.
+
+    Closing matters: Mesa's step counter is a global reactive, so a live page from an earlier
+    test would redraw on every later Step.
+    """
+    contexts = []
+
+    def _render(element):
+        _, rc = solara.render(solara.AppLayout(children=[element]))
+        contexts.append(rc)
+        return rc
+
+    yield _render
+    for rc in contexts:
+        rc.close()
+
+
+def dashboard(render, base):
+    """A dashboard on a fresh model of `base`: (the reactive model, the render context)."""
+    model = solara.reactive(viz.VizEcosystem(base))
+    return model, render(viz.dashboard(model, base))
+
+
+def click(rc, label: str) -> None:
+    rc.find(v.Btn, children=[label]).widget.click()
+
+
+def images(rc) -> list[bytes]:
+    return [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
+
+
+def markdown(rc) -> str:
+    """The HTML of the Markdown panel (the "Model in use" table) in the panel grid."""
+    items = rc.find(GridLayout).widget.items
+    templates = [i.template for i in items if isinstance(i, v.VuetifyTemplate)]
+    return "".join(t if isinstance(t, str) else t.template for t in templates)
+
+
+# --- controls -> scenario -------------------------------------------------------------------
+
+
+def test_no_controls_reproduce_the_scenario(base):
+    assert viz.with_controls(base).config_hash() == base.config_hash()
+    assert viz.with_controls(base, **viz.control_values(base)).config_hash() == base.config_hash()
+
+
+@pytest.mark.parametrize(
+    ("control", "value", "read"),
+    [
+        ("ai_share", 0.55, lambda s: s.web.ai_share),
+        ("tpr", 0.42, lambda s: s.filtering.detector.tpr),
+        ("fpr", 0.2, lambda s: s.filtering.detector.fpr),
+        ("label_rate", 0.9, lambda s: s.filtering.provenance.label_rate),
+        ("human_reserve", 0.1, lambda s: s.filtering.human_reserve),
+        ("copy_rate", 0.3, lambda s: s.humans.copy_rate),
+        ("regime", "replace", lambda s: s.models.regime),
+        ("temperature", 1.7, lambda s: s.models.temperature),
+        ("top_p", 0.5, lambda s: s.models.top_p),
+        ("seed", "123", lambda s: s.seed),
+    ],
+)
+def test_each_control_sets_its_scenario_key_only(base, control, value, read):
+    changed = viz.with_controls(base, **{control: value})
+    assert read(changed) == (123 if control == "seed" else value)
+    others = {k: v for k, v in viz.control_values(changed).items() if k != control}
+    assert others == {k: v for k, v in viz.control_values(base).items() if k != control}
+
+
+def test_ai_share_moves_the_end_of_a_schedule(base):
+    scheduled = small_scenario(web={"ai_share": SCHEDULE})
+    assert viz.control_values(scheduled)["ai_share"] == 0.6
+    share = viz.with_controls(scheduled, ai_share=0.9).web.ai_share
+    assert (share.start, share.end, share.shape) == (0.1, 0.9, "logistic")
+    assert viz.control_labels(scheduled)["ai_share"] == "AI share (end of schedule)"
+    assert viz.control_labels(base)["ai_share"] == "AI share"
+
+
+def test_a_scenario_without_detector_keeps_none_until_tpr_or_fpr_is_raised():
+    bare = small_scenario(filtering={"detector": None})
+    assert viz.control_values(bare)["tpr"] == viz.control_values(bare)["fpr"] == 0.0
+    assert viz.with_controls(bare, tpr=0.0, fpr=0.0).filtering.detector is None
+    detector = viz.with_controls(bare, tpr=0.7).filtering.detector
+    assert (detector.tpr, detector.fpr) == (0.7, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("controls", "message"),
+    [
+        ({"seed": "twelve"}, "seed must be a non-negative integer (got 'twelve')"),
+        ({"seed": "-3"}, "seed must be a non-negative integer"),
+        ({"tpr": 1.5}, "filtering.detector.tpr"),
+        ({"regime": "forget"}, "models.regime"),
+        ({"gain": 1.0}, "unknown control(s) ['gain']"),
+    ],
+)
+def test_bad_control_values_are_scenario_errors(base, controls, message):
+    with pytest.raises(ScenarioError) as err:
+        viz.with_controls(base, **controls)
+    assert any(message in line for line in err.value.problems), err.value.problems
+
+
+def test_viz_model_is_replication_zero_of_ouroboros_run(base):
+    """Same scenario and seed: the page's model steps exactly like `ouroboros run`'s first run."""
+    model = viz.VizEcosystem(base, seed="11")
+    for _ in range(base.steps):
+        model.step()
+    shown = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    ran = run_one(viz.with_controls(base, seed="11")).metrics
+    pd.testing.assert_frame_equal(shown, ran[shown.columns].reset_index(drop=True))
+
+
+def test_scenario_comes_from_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(small_scenario().to_dict()))
+    monkeypatch.setenv(viz.SCENARIO_ENV, str(path))
+    monkeypatch.setenv(viz.OVERRIDES_ENV, json.dumps(["humans.copy_rate=0.25"]))
+    config = viz.viz_scenario()
+    assert (config.name, config.humans.copy_rate) == ("small", 0.25)
+    monkeypatch.delenv(viz.SCENARIO_ENV)
+    monkeypatch.delenv(viz.OVERRIDES_ENV)
+    assert viz.viz_scenario().name == "baseline"
+
+
+# --- panels -------------------------------------------------------------------------------
+
+
+def test_layout_draws_the_best_linked_sites_once_per_network():
+    model = viz.VizEcosystem(small_scenario(web={"n_sites": 300}))
+    network = model.network
+    layout = viz.site_layout(network, max_sites=50)
+    assert viz.site_layout(network, max_sites=50) is layout  # cached: computed once
+    degree = np.asarray(network.adjacency.sum(0)).ravel() + network.adjacency.sum(1).A1
+    assert len(layout.sites) == 50 and layout.n_sites == 300
+    assert degree[layout.sites].min() >= np.sort(degree)[-50]
+    inside = network.adjacency[layout.sites][:, layout.sites].nnz
+    assert layout.segments.shape == (inside, 2, 2) and layout.xy.shape == (50, 2)
+
+
+def test_model_written_share_is_one_on_farms_and_partial_on_human_sites(base):
+    model = viz.VizEcosystem(small_scenario(humans={"ai_assist": 0.5}))
+    model.step()
+    share = viz.model_written_share(model)
+    farms = model.network.owner_model >= 0
+    posted = np.bincount(model.recent.site, minlength=model.network.n_sites) > 0
+    assert np.all(share[farms & posted] == 1.0)
+    human = share[~farms & posted]
+    assert np.all((human >= 0) & (human < 1)) and human.max() > 0
+    assert np.isnan(share[~posted]).all()
+
+
+def test_rank_frequency_panel_has_reality_corpus_and_models(base):
+    ax = viz.rank_frequency_figure(viz.VizEcosystem(base)).axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert [label.split()[0] for label in labels] == ["reality", "corpus", "models"]
+    assert labels[0] == f"reality ({base.content.n_topics} topics)"
+    reality = ax.get_lines()[0].get_ydata()
+    assert np.all(np.diff(reality) <= 0) and reality.sum() == pytest.approx(1.0)
+
+
+# --- the Solara page ------------------------------------------------------------------------
+
+
+def test_step_advances_model_time_and_redraws_every_panel(render, base):
+    model, rc = dashboard(render, base)
+    before = images(rc)
+    assert len(before) == 4
+    click(rc, "Step")
+    assert (model.value.steps, model.value.time) == (1, 1.0)
+    after = images(rc)
+    assert all(a != b for a, b in zip(before, after, strict=True))
+    rc.find(v.Html, children=["Time: 1.0"]).assert_single()
+
+
+@pytest.mark.parametrize(
+    ("widget", "label", "value", "read"),
+    [
+        (v.Slider, "AI share", 0.62, lambda s: s.web.ai_share),
+        (v.Slider, "Detector TPR", 0.33, lambda s: s.filtering.detector.tpr),
+        (v.Slider, "Detector FPR", 0.12, lambda s: s.filtering.detector.fpr),
+        (v.Slider, "Provenance label rate", 0.8, lambda s: s.filtering.provenance.label_rate),
+        (v.Slider, "Human reserve", 0.15, lambda s: s.filtering.human_reserve),
+        (v.Slider, "Copy rate", 0.4, lambda s: s.humans.copy_rate),
+        (v.Select, "Regime", "window", lambda s: s.models.regime),
+        (v.Slider, "Temperature", 1.25, lambda s: s.models.temperature),
+        (v.Slider, "top_p", 0.7, lambda s: s.models.top_p),
+    ],
+)
+def test_changing_a_control_then_reset_rebuilds_the_model_with_it(
+    render, base, widget, label, value, read
+):
+    model, rc = dashboard(render, base)
+    first = model.value
+    rc.find(widget, label=label).widget.v_model = value
+    assert read(model.value.config) == read(base)  # controls apply on Reset, not mid-run
+    click(rc, "Reset")
+    assert model.value is not first
+    assert read(model.value.config) == value
+    assert f"<td>{label}</td>\n<td>{value}</td>" in markdown(rc)  # the "Model in use" table
+
+
+def test_seed_control_reseeds_the_model(render, base):
+    model, rc = dashboard(render, base)
+    seed = rc.find(v.TextField, label="Seed").widget
+    seed.v_model = "99"
+    seed.fire_event("keyup.enter", None)
+    click(rc, "Reset")
+    assert model.value.config.seed == 99
+    assert model.value.config.model_copy(update={"seed": base.seed}) == base
+
+
+def test_page_builds_its_model_from_the_environment(render, tmp_path, monkeypatch):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(small_scenario(filtering={"human_reserve": 0.37}).to_dict()))
+    monkeypatch.setenv(viz.SCENARIO_ENV, str(path))
+    monkeypatch.delenv(viz.OVERRIDES_ENV, raising=False)
+    rc = render(viz.Page())
+    assert "<td>Human reserve</td>\n<td>0.37</td>" in markdown(rc)
+    assert len(rc.find(ipywidgets.Image).widgets) == 4
+
+
+# --- ouroboros viz: bad input ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope.yaml"], "nope.yaml"),
+        (["scenarios/baseline.yaml", "--set", "web.ai_share=2"], "web.ai_share"),
+        (["scenarios/baseline.yaml", "--port", "70000"], "--port"),
+    ],
+)
+def test_viz_rejects_bad_input_with_status_2_before_serving(args, message):
+    result = CliRunner().invoke(cli, ["viz", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and "Solara server" not in result.output
