@@ -1,10 +1,12 @@
-"""The browser view: Mesa SolaraViz with matplotlib panels (`solara run simulation/app.py`).
+"""The browser view: Mesa SolaraViz with matplotlib panels, served by `ouroboros viz SCENARIO`.
 
-`ouroboros viz SCENARIO` serves this page on 127.0.0.1; the scenario comes in through the
-environment (`OUROBOROS_VIZ_SCENARIO`, `OUROBOROS_VIZ_SET`). The controls are SolaraViz model
-parameters: Reset rebuilds the model from the scenario with the controls applied, seeded like
-replication 0 of `ouroboros run`. Everything is drawn with matplotlib on the server, so the page
-needs no CDN (Altair/vega would).
+`ouroboros viz` validates the scenario, passes it in the environment (`OUROBOROS_VIZ_SCENARIO`,
+`OUROBOROS_VIZ_SET`) and runs `solara run simulation.app` on 127.0.0.1 in production mode with
+telemetry and version checks off (solara's development mode pings solara.dev from the page).
+The controls are SolaraViz model parameters: Reset rebuilds the model from the scenario with the
+controls applied, seeded like replication 0 of `ouroboros run`. Everything is drawn with
+matplotlib on the server and the front end comes from solara-assets, so nothing is fetched from
+a CDN (Altair/vega or solara.Markdown's KaTeX would be).
 """
 
 from __future__ import annotations
@@ -199,14 +201,20 @@ _layouts: weakref.WeakKeyDictionary[SiteNetwork, SiteLayout] = weakref.WeakKeyDi
 
 
 def site_layout(network: SiteNetwork, max_sites: int = MAX_DRAWN_SITES) -> SiteLayout:
-    """Spring layout of the `max_sites` highest-degree sites, computed once per network."""
+    """Spring layout of the linked core of the `max_sites` highest-degree sites, once per network.
+
+    Sites of the sample that link to no other sampled site are left out: drawn, they would
+    squeeze the core into a corner.
+    """
     cached = _layouts.get(network)
     if cached is not None:
         return cached
     adj = network.adjacency
     degree = np.asarray(adj.sum(axis=0)).ravel() + np.asarray(adj.sum(axis=1)).ravel()
-    sites = np.sort(np.argsort(-degree, kind="stable")[:max_sites])
-    pos = nx.spring_layout(network.graph.subgraph(sites.tolist()).to_undirected(), seed=0)
+    top = network.graph.subgraph(np.argsort(-degree, kind="stable")[:max_sites].tolist())
+    core = top.subgraph(max(nx.weakly_connected_components(top), key=len))
+    sites = np.sort(np.fromiter(core.nodes, dtype=np.int64))
+    pos = nx.spring_layout(core.to_undirected(), seed=0)
     xy = np.array([pos[s] for s in sites.tolist()]).reshape(-1, 2)
     links = adj[sites][:, sites].tocoo()
     layout = SiteLayout(sites, xy, np.stack([xy[links.row], xy[links.col]], axis=1), adj.shape[0])
@@ -290,14 +298,23 @@ def RankFrequencyPanel(model: WebEcosystem) -> None:
 
 @solara.component
 def ModelInUsePanel(model: WebEcosystem) -> None:
-    """The running model's control values (the sliders only take effect on Reset)."""
+    """The running model's control values (the sliders only take effect on Reset).
+
+    Plain Vuetify elements: solara.Markdown would load KaTeX, which solara-assets lacks.
+    """
     update_counter.get()
     labels, values = control_labels(model.config), control_values(model.config)
-    rows = "\n".join(f"| {labels[k]} | {values[k]} |" for k in labels)
-    solara.Markdown(
-        f"**Model in use** (Reset applies the controls), step {model.steps} of "
-        f"{model.config.steps}\n\n| control | value |\n|---|---|\n{rows}"
-    )
+    with solara.Column():
+        solara.Text(
+            f"Model in use (Reset applies the controls), step {model.steps} of "
+            f"{model.config.steps}",
+            style={"font-weight": "bold"},
+        )
+        with solara.v.SimpleTable(dense=True), solara.v.Html(tag="tbody"):
+            for key, label in labels.items():
+                with solara.v.Html(tag="tr"):
+                    solara.v.Html(tag="td", children=[label])
+                    solara.v.Html(tag="td", children=[str(values[key])])
 
 
 def _titled(title: str):

@@ -6,12 +6,12 @@ import json
 
 import ipyvuetify as v
 import ipywidgets
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 import solara
 import yaml
-from solara.widgets import GridLayout
 from typer.testing import CliRunner
 
 from simulation import app as viz
@@ -61,11 +61,10 @@ def images(rc) -> list[bytes]:
     return [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
 
 
-def markdown(rc) -> str:
-    """The HTML of the Markdown panel (the "Model in use" table) in the panel grid."""
-    items = rc.find(GridLayout).widget.items
-    templates = [i.template for i in items if isinstance(i, v.VuetifyTemplate)]
-    return "".join(t if isinstance(t, str) else t.template for t in templates)
+def model_in_use(rc) -> dict[str, str]:
+    """The "Model in use" table: control label -> value shown."""
+    cells = [w.children[0] for w in rc.find(v.Html, tag="td").widgets]
+    return dict(zip(cells[::2], cells[1::2], strict=True))
 
 
 # --- controls -> scenario -------------------------------------------------------------------
@@ -156,16 +155,23 @@ def test_scenario_comes_from_the_environment(tmp_path, monkeypatch):
 # --- panels -------------------------------------------------------------------------------
 
 
-def test_layout_draws_the_best_linked_sites_once_per_network():
+def test_layout_draws_the_linked_core_of_the_best_linked_sites_once_per_network():
     model = viz.VizEcosystem(small_scenario(web={"n_sites": 300}))
     network = model.network
     layout = viz.site_layout(network, max_sites=50)
     assert viz.site_layout(network, max_sites=50) is layout  # cached: computed once
     degree = np.asarray(network.adjacency.sum(0)).ravel() + network.adjacency.sum(1).A1
-    assert len(layout.sites) == 50 and layout.n_sites == 300
-    assert degree[layout.sites].min() >= np.sort(degree)[-50]
+    top = np.argsort(-degree, kind="stable")[:50]
+    assert 25 <= len(layout.sites) <= 50 and set(layout.sites) <= set(top)
+    assert layout.n_sites == 300 and layout.xy.shape == (len(layout.sites), 2)
+    assert nx.is_weakly_connected(network.graph.subgraph(layout.sites.tolist()))
     inside = network.adjacency[layout.sites][:, layout.sites].nnz
-    assert layout.segments.shape == (inside, 2, 2) and layout.xy.shape == (50, 2)
+    assert layout.segments.shape == (inside, 2, 2)
+
+
+def test_a_small_connected_network_is_drawn_whole(base):
+    layout = viz.site_layout(viz.VizEcosystem(base).network)
+    assert np.array_equal(layout.sites, np.arange(base.web.n_sites))
 
 
 def test_model_written_share_is_one_on_farms_and_partial_on_human_sites(base):
@@ -227,7 +233,7 @@ def test_changing_a_control_then_reset_rebuilds_the_model_with_it(
     click(rc, "Reset")
     assert model.value is not first
     assert read(model.value.config) == value
-    assert f"<td>{label}</td>\n<td>{value}</td>" in markdown(rc)  # the "Model in use" table
+    assert model_in_use(rc)[label] == str(value)
 
 
 def test_seed_control_reseeds_the_model(render, base):
@@ -246,7 +252,7 @@ def test_page_builds_its_model_from_the_environment(render, tmp_path, monkeypatc
     monkeypatch.setenv(viz.SCENARIO_ENV, str(path))
     monkeypatch.delenv(viz.OVERRIDES_ENV, raising=False)
     rc = render(viz.Page())
-    assert "<td>Human reserve</td>\n<td>0.37</td>" in markdown(rc)
+    assert model_in_use(rc)["Human reserve"] == "0.37"
     assert len(rc.find(ipywidgets.Image).widgets) == 4
 
 

@@ -137,6 +137,11 @@ class Session:
         self.urls: list[str] = []
         self.page.on("request", lambda request: self.urls.append(request.url))
         self.page.on("websocket", lambda ws: self.urls.append(ws.url))
+        self.failed: list[str] = []  # assets the server could not serve (e.g. a CDN miss)
+        self.page.on("requestfailed", lambda request: self.failed.append(request.url))
+        self.page.on(
+            "response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}")
+        )
         self.page.set_default_timeout(TIMEOUT_MS)
         self.page.goto(url)
         self.step_button = self.page.get_by_role("button", name="Step")
@@ -193,6 +198,7 @@ def test_page_loads_with_network_and_plots_and_fetches_nothing_outside(session):
     hosts = {urlsplit(u).hostname for u in session.urls if not u.startswith(("data:", "blob:"))}
     assert any(u.startswith("ws://127.0.0.1") for u in session.urls)  # the live connection
     assert hosts and hosts <= LOOPBACK, sorted(hosts - LOOPBACK)
+    assert session.failed == []
 
 
 def test_three_steps_change_every_plot(session):
