@@ -41,6 +41,7 @@ class AliasTable:
         small[np.arange(rows), np.argmax(q, axis=1)] = False  # every row keeps a large
         flat_small = np.flatnonzero(small)
         flat_large = np.flatnonzero(~small)
+        n_large = n - np.count_nonzero(small, axis=1)  # per row
         del small
         # Row offsets (rows 2n+2 apart, tapes at most n long) make the per-row cumulative
         # tapes one globally sorted sequence.
@@ -70,8 +71,8 @@ class AliasTable:
         straddler = np.flatnonzero(is_large)  # the last small starting before the end, or -1
         straddler -= np.arange(1, straddler.size + 1)
         del is_large
-        last_large = np.cumsum(np.bincount(flat_large // n, minlength=rows)) - 1
-        np.minimum(j, last_large[flat_small // n], out=j)
+        last_large = np.cumsum(n_large) - 1  # per row: index of its last large
+        np.minimum(j, np.repeat(last_large, n - n_large), out=j)
         cols = np.tile(np.arange(n, dtype=np.uint16 if n <= 65536 else np.uint32), rows)
         large_col = cols[flat_large]
         own = tape.ravel()
@@ -120,12 +121,13 @@ def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
     cutoff = np.where(n_keep > 0, sorted_p[rows, np.maximum(n_keep - 1, 0)], np.inf)
     keep = p > cutoff[:, None]
     # Ties at the cutoff: keep the first ones by column, as a stable descending sort would.
-    short = n_keep - keep.sum(axis=1)
-    tied = np.flatnonzero(short > 0)
-    if tied.size:
-        at_cut = p[tied] == cutoff[tied, None]
-        at_cut &= np.cumsum(at_cut, axis=1) <= short[tied, None]
-        keep[tied] |= at_cut
+    short = n_keep - np.count_nonzero(keep, axis=1)
+    at_cut = p == cutoff[:, None]
+    at_cut &= (short > 0)[:, None]
+    tied = np.flatnonzero(at_cut)  # by row, then by column
+    per_row = np.count_nonzero(at_cut, axis=1)
+    rank = np.arange(tied.size) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    keep.ravel()[tied[rank < np.repeat(short, per_row)]] = True
     return np.where(keep, p, 0.0)
 
 
