@@ -179,9 +179,13 @@ def model_params(base: Scenario) -> dict[str, Any]:
             "values": list(REGIMES),
         },
         "temperature": Slider(
-            label["temperature"], v["temperature"], 0.1, max(3.0, v["temperature"]), 0.05
+            label["temperature"],
+            v["temperature"],
+            min(0.1, v["temperature"]),
+            max(3.0, v["temperature"]),
+            0.05,
         ),
-        "top_p": Slider(label["top_p"], v["top_p"], 0.05, 1.0, 0.01),
+        "top_p": Slider(label["top_p"], v["top_p"], min(0.05, v["top_p"]), 1.0, 0.01),
         "seed": {"type": "InputText", "label": label["seed"], "value": v["seed"]},
     }
 

@@ -272,3 +272,10 @@ def test_viz_rejects_bad_input_with_status_2_before_serving(args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output and "Solara server" not in result.output
+
+
+def test_slider_ranges_hold_the_scenario_value():
+    extreme = small_scenario(models={"temperature": 5.0, "top_p": 0.01})
+    params = viz.model_params(extreme)
+    for name, value in (("temperature", 5.0), ("top_p", 0.01)):
+        assert params[name].min <= value <= params[name].max and params[name].value == value
