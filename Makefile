@@ -45,6 +45,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
+validate: $(STAMP)
+	$(VENV)/bin/ouroboros validate
+
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
