@@ -108,7 +108,7 @@ def time_kernel(size: str, overrides: list[str]) -> dict[str, float]:
     k, v = scenario.content.n_topics, scenario.content.n_words
     n, length = scenario.web.docs_per_step, scenario.content.doc_length
     rng = np.random.default_rng(0)
-    words = AliasTable.build(rng.dirichlet(np.full(v, 0.1), size=k))
+    words = AliasTable.build(rng.dirichlet(np.ones(v), size=k))
     topics = AliasTable.build(rng.dirichlet(np.ones(k))[None, :])
     index = np.int32 if k * v < 2**31 else np.int64
     u = np.empty((n, length))
