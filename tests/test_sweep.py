@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -66,7 +65,6 @@ def test_results_do_not_depend_on_workers_or_executor(tmp_path):
     assert list(summary.columns[:5]) == head
 
 
-@pytest.mark.slow
 def test_a_process_pool_gives_the_same_results(tmp_path):
     with ThreadPoolExecutor(max_workers=1) as serial:
         one = _run(tmp_path / "serial", serial)
@@ -119,7 +117,6 @@ def test_a_failing_run_is_recorded_and_the_rest_finish(tmp_path, monkeypatch):
     _same_results(folder, clean)
 
 
-@pytest.mark.slow
 def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
     scenario = _sweep_scenario(steps=6)
     path = tmp_path / "sweep.yaml"
@@ -168,7 +165,6 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     assert result.exit_code == 2 and "differs from the one this sweep ran" in result.output
 
 
-@pytest.mark.slow
 def test_cli_sweep_with_a_dask_local_cluster(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(_sweep_scenario().to_dict()))
