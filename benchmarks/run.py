@@ -28,6 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
+sys.path.insert(0, str(ROOT))  # benchmark this checkout, whatever is installed
 SIZES = ("small", "medium", "large")
 CURVE_FACTORS = (1, 2, 4, 8)
 CURVE_AXES = {
@@ -63,7 +64,6 @@ def peak_mib() -> float:
 
 def load_scenario(size: str, overrides: list[str]):
     """The benchmark scenario of a size, with `--set`-style overrides."""
-    sys.path.insert(0, str(ROOT))
     from simulation.scenario import load
 
     return load(HERE / "scenarios" / f"{size}.yaml", overrides)
