@@ -248,13 +248,18 @@ class WebCrawler(mesa.Agent):
 
     def collect(self, candidates: Documents) -> Documents:
         """Visit sites in order and take their documents until the budget is spent."""
-        rank = np.full(self.network.n_sites, np.iinfo(np.int64).max, dtype=np.int64)
         order = self.visit_order()
+        per_site = np.bincount(candidates.site, minlength=self.network.n_sites)[order]
+        # The first `full` sites fit the budget whole; the next gives its first documents.
+        full = int(np.searchsorted(np.cumsum(per_site), self.config.budget, side="right"))
+        rank = np.full(self.network.n_sites, order.size, dtype=np.int64)
         rank[order] = np.arange(order.size)
         doc_rank = rank[candidates.site]
-        reachable = np.flatnonzero(doc_rank < order.size)
-        take = reachable[np.argsort(doc_rank[reachable], kind="stable")[: self.config.budget]]
-        return candidates.take(np.sort(take))
+        take = doc_rank < full
+        if full < order.size:
+            left = self.config.budget - int(per_site[:full].sum())
+            take[np.flatnonzero(doc_rank == full)[:left]] = True
+        return candidates.take(take)
 
     def crawl(self, corpus: Corpus, archive: Documents) -> None:
         """Crawl (fresh documents since the last crawl, or the whole web), filter, hand over."""

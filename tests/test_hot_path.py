@@ -1,10 +1,12 @@
-"""The vectorised hot path is exact: alias tables and the nucleus at realistic sizes."""
+"""The vectorised hot path is exact: alias tables, the nucleus and crawl collection."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from simulation.generative import AliasTable, nucleus
+from simulation.model import WebEcosystem
+from tests.conftest import small_scenario
 
 
 def stable_sort_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
@@ -50,3 +52,21 @@ def test_nucleus_matches_stable_argsort_reference_including_ties():
     ties[1] = [0.3, 0.1, 0.1, 0.1, 0.1, 0.3]
     assert np.array_equal(nucleus(ties, 0.5), stable_sort_nucleus(ties, 0.5))
     assert nucleus(ties, 0.5)[1].tolist() == [0.3, 0.0, 0.0, 0.0, 0.0, 0.3]
+
+
+def test_collect_equals_a_stable_sort_of_documents_by_visit_rank():
+    scenario = small_scenario(steps=1, crawlers={"budget": 700})
+    model = WebEcosystem(scenario, rng=3)
+    model.step()
+    crawler, fresh = model.crawlers[0], model.corpus.since(1)
+    order = np.random.default_rng(1).permutation(60)[:45]  # 15 sites unreachable
+    crawler.visit_order = lambda: order
+    rank = np.full(60, 60)
+    rank[order] = np.arange(45)
+    doc_rank = rank[fresh.site]
+    reachable = np.flatnonzero(doc_rank < 45)
+    expected = np.sort(reachable[np.argsort(doc_rank[reachable], kind="stable")[:700]])
+    got = crawler.collect(fresh)
+    assert len(got) == 700
+    for column in ("site", "topic", "author", "step"):
+        assert np.array_equal(getattr(got, column), getattr(fresh, column)[expected])
