@@ -17,7 +17,7 @@ from simulation.content import ContentSpace
 from simulation.corpus import Corpus, Documents
 from simulation.network import SiteNetwork
 from simulation.policies import CrawlFilter
-from simulation.scenario import Scenario
+from simulation.scenario import Scenario, ScenarioError
 
 METRIC_COLUMNS = (
     "ai_share",
@@ -66,7 +66,9 @@ class WebEcosystem(mesa.Model):
     """Human writers, AI models and crawlers on a content network; see docs/ODD.md."""
 
     def __init__(self, scenario: Scenario, rng: int | np.random.SeedSequence | None = None):
-        super().__init__(rng=rng if rng is not None else np.random.SeedSequence(scenario.seed))
+        if rng is None:  # as replication 0 of `ouroboros run`, not the world's own stream
+            rng = np.random.SeedSequence(scenario.seed, spawn_key=(0, 0))
+        super().__init__(rng=rng)
         keep_freed_memory()
         self.config = scenario
         world = world_rng(scenario)
@@ -110,6 +112,14 @@ class WebEcosystem(mesa.Model):
         for model in self.ai_models:
             model.retrain()
             model.generation = 0
+        if not all(hasattr(m.generator, "topic_probs_") for m in self.ai_models):
+            raise ScenarioError(
+                [
+                    f"{scenario.name}: filtering removed every document of the first crawl of the "
+                    "pre-AI archive, so a model has nothing to learn from; lower "
+                    "filtering.detector.fpr or set filtering.protect_tail"
+                ]
+            )
 
         self.latest: dict[str, float] = {}
         self.recent: Documents = self.archive

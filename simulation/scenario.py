@@ -195,6 +195,11 @@ class Scenario(Strict):
                 f"web.farm_share × web.n_sites gives {n_farms} content-farm sites, fewer than "
                 f"models.count ({self.models.count}); every model needs at least one farm"
             )
+        if n_farms >= self.web.n_sites:
+            raise ValueError(
+                f"web.farm_share × web.n_sites gives {n_farms} content-farm sites out of "
+                f"{self.web.n_sites}: at least one site must be left for humans"
+            )
         if self.models.capacity is not None and self.models.capacity > self.content.n_words:
             raise ValueError(
                 f"models.capacity ({self.models.capacity}) cannot exceed "

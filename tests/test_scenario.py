@@ -54,6 +54,10 @@ BAD = {
         "name: x\nweb: {n_sites: 10, farm_share: 0.1}\nmodels: {count: 3}\n",
         ["farm"],
     ),
+    "no_human_site": (
+        "name: x\nweb: {n_sites: 4, farm_share: 0.9}\nmodels: {count: 1}\n",
+        ["humans"],
+    ),
     "bad_sweep_key": ("name: x\nsweep: {factors: {web.nope: [1, 2]}}\n", ["web.nope"]),
 }
 
@@ -96,6 +100,15 @@ def test_extends_deep_merges_and_set_overrides(tmp_path):
     assert scenario.name == "child" and scenario.steps == 9
     assert scenario.web.n_sites == 70 and scenario.web.docs_per_step == 100
     assert scenario.web.ai_share == 0.5 and scenario.models.regime == "replace"
+
+
+def test_filters_that_empty_the_first_crawl_are_a_clear_error(tmp_path):
+    path = write(tmp_path, "strict.yaml", "name: strict\nfiltering: {detector: {tpr: 1, fpr: 1}}\n")
+    args = ["run", str(path), "--set", "steps=2", "--set", "web.archive_docs=500", "-q"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "first crawl" in result.output and "filtering.detector.fpr" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
 
 
 def test_circular_extends(tmp_path):
