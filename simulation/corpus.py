@@ -51,6 +51,7 @@ class Corpus:
         self._block_step: list[int] = []
         self.docs_per_site = np.zeros(n_sites, dtype=np.int64)
         self.synthetic_per_site = np.zeros(n_sites, dtype=np.int64)
+        self._last_since: tuple[int, Documents | None] | None = None  # until the next publish
 
     def __len__(self) -> int:
         return int(self.docs_per_site.sum())
@@ -59,15 +60,23 @@ class Corpus:
         """Append a step's documents."""
         self._blocks.append(docs)
         self._block_step.append(step)
+        self._last_since = None
         self.docs_per_site += np.bincount(docs.site, minlength=self.n_sites)
         self.synthetic_per_site += np.bincount(
             docs.site, weights=docs.synthetic, minlength=self.n_sites
         ).astype(np.int64)
 
     def since(self, step: int) -> Documents | None:
-        """Documents published at steps >= `step`, or None if there are none."""
+        """Documents published at steps >= `step`, or None if there are none.
+
+        Every crawler of a generation asks for the same steps: they share one concatenation.
+        """
+        if self._last_since is not None and self._last_since[0] == step:
+            return self._last_since[1]
         parts = [b for b, s in zip(self._blocks, self._block_step, strict=True) if s >= step]
-        return Documents.concat(parts) if parts else None
+        docs = Documents.concat(parts) if parts else None
+        self._last_since = (step, docs)
+        return docs
 
     def at(self, step: int) -> Documents | None:
         """Documents published exactly at `step`."""
