@@ -43,7 +43,11 @@ class Documents:
 
 
 class Corpus:
-    """All published documents, block per step, with per-site counts for crawlers and views."""
+    """Published documents, block per step, with per-site counts for crawlers and views.
+
+    Blocks no reader can reach any more may be dropped (`forget_before`); the per-site counts
+    keep counting every document ever published.
+    """
 
     def __init__(self, n_sites: int):
         self.n_sites = n_sites
@@ -77,6 +81,13 @@ class Corpus:
         docs = Documents.concat(parts) if parts else None
         self._last_since = (step, docs)
         return docs
+
+    def forget_before(self, step: int) -> None:
+        """Drop the blocks of steps before `step`: their tokens are what fills memory."""
+        keep = [i for i, s in enumerate(self._block_step) if s >= step]
+        self._blocks = [self._blocks[i] for i in keep]
+        self._block_step = [self._block_step[i] for i in keep]
+        self._last_since = None
 
     def at(self, step: int) -> Documents | None:
         """Documents published exactly at `step`."""

@@ -181,6 +181,11 @@ class WebEcosystem(mesa.Model):
             self.generation += 1
 
         self.recent = self.corpus.since(t - cfg.metrics.window + 1)
+        if cfg.crawlers.scope == "fresh":
+            # Later steps read only the next metrics window and what the next crawl collects
+            # (the archive for the human reserve is kept apart), so older blocks can go.
+            next_crawl_from = min(c.last_crawl for c in self.crawlers) + 1
+            self.corpus.forget_before(min(t - cfg.metrics.window + 2, next_crawl_from))
         self._measure()
         self.datacollector.collect(self)
         if t >= cfg.steps:

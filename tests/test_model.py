@@ -26,7 +26,7 @@ def mean(reps: int = 6, *, metric: str, **sections) -> float:
 
 
 def test_agents_counts_and_conservation():
-    scenario = small_scenario(steps=5)
+    scenario = small_scenario(steps=5, crawlers={"scope": "all"})
     model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
     for _ in range(5):
         model.step()
@@ -49,6 +49,20 @@ def test_agents_counts_and_conservation():
     assert model.generation == 2 and model.steps == 5
     df = model.datacollector.get_model_vars_dataframe()
     assert list(df.columns) == ["generation", *METRIC_COLUMNS] and len(df) == 6
+
+
+def test_fresh_scope_forgets_unreachable_blocks_without_changing_results(monkeypatch):
+    scenario = small_scenario(steps=9, metrics={"window": 2})
+    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    for _ in range(9):
+        model.step()
+    # Last crawl at step 8; the next window (steps 9–10) and crawl (steps 9–10) need step 9 on.
+    assert model.corpus.since(0).step.min() == 9
+    assert len(model.corpus) == scenario.web.archive_docs + 9 * scenario.web.docs_per_step
+    forgetting = run_one(scenario).metrics
+    monkeypatch.setattr("simulation.corpus.Corpus.forget_before", lambda self, step: None)
+    keeping = run_one(scenario).metrics
+    pd.testing.assert_frame_equal(forgetting, keeping)
 
 
 def test_synthetic_share_follows_scheduled_ai_share():
@@ -208,7 +222,7 @@ def test_every_strategy_scope_and_regime_runs(strategy, scope, regime):
 
 def test_crawl_respects_budget_and_scope():
     scenario = small_scenario(
-        steps=2, crawlers={"budget": 1500, "scope": "fresh"}, filtering=NO_FILTER
+        steps=2, crawlers={"budget": 1500, "scope": "all"}, filtering=NO_FILTER
     )
     model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
     crawler = model.crawlers[0]
