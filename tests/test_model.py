@@ -158,42 +158,44 @@ def test_copying_raises_assist_and_homogenises_humans():
     assert (gain > 0.03).all(), gain
 
 
-def tail_interest_share(**sections) -> float:
+def mean_after_run(measure, reps: int = 4, **sections) -> float:
+    """Mean over `reps` replications of `measure(model)` taken after the last step."""
     scenario = small_scenario(**sections)
-    shares = []
-    for rep in range(4):
+    values = []
+    for rep in range(reps):
         model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, rep))
         for _ in range(scenario.steps):
             model.step()
-        shares.append(model.is_tail[model.population.topics].mean())
-    return float(np.mean(shares))
+        values.append(measure(model))
+    return float(np.mean(values))
+
+
+def tail_interest_share(model: WebEcosystem) -> float:
+    return model.is_tail[model.population.topics].mean()
+
+
+def model_tail_mass(model: WebEcosystem) -> float:
+    return model.model_topic_probs()[:, model.is_tail].sum(axis=1).mean()
 
 
 def test_forgetting_drops_fading_tail_interests():
     common = {"web": {"ai_share": 0.9}, "models": {"top_p": 0.6}, "steps": 20}
-    forget = tail_interest_share(humans={"forget_rate": 0.3, "copy_rate": 0.0}, **common)
-    keep = tail_interest_share(humans={"forget_rate": 0.0, "copy_rate": 0.0}, **common)
+    forget = mean_after_run(
+        tail_interest_share, humans={"forget_rate": 0.3, "copy_rate": 0.0}, **common
+    )
+    keep = mean_after_run(
+        tail_interest_share, humans={"forget_rate": 0.0, "copy_rate": 0.0}, **common
+    )
     assert forget < 0.7 * keep
-
-
-def model_tail_mass(**sections) -> float:
-    scenario = small_scenario(**sections)
-    out = []
-    for rep in range(4):
-        model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, rep))
-        for _ in range(scenario.steps):
-            model.step()
-        out.append(model.model_topic_probs()[:, model.is_tail].sum(axis=1).mean())
-    return float(np.mean(out))
 
 
 def test_tail_protection_raises_tail_mass_in_models():
     common = {"web": {"ai_share": 0.7}, "models": {"regime": "replace"}, "steps": 12}
     detector = {"detector": {"tpr": 0.9, "fpr": 0.5}}
-    protected = model_tail_mass(
-        filtering={**detector, "protect_tail": True, "tail_weight": 4.0}, **common
+    protected = mean_after_run(
+        model_tail_mass, filtering={**detector, "protect_tail": True, "tail_weight": 4.0}, **common
     )
-    plain = model_tail_mass(filtering=detector, **common)
+    plain = mean_after_run(model_tail_mass, filtering=detector, **common)
     assert protected > 1.5 * plain
 
 
