@@ -14,6 +14,7 @@ import numpy as np
 
 from simulation.corpus import Documents
 from simulation.generative import TopicWordModel
+from simulation.metrics import mean_cosine_similarity
 from simulation.policies import CrawlFilter, TrainingPool, TrainingStats
 from simulation.scenario import Crawlers, Humans, Models
 
@@ -122,8 +123,6 @@ class HumanPopulation:
 
     def homogenization(self) -> float:
         """Mean pairwise cosine similarity of the humans' topic mixtures."""
-        from simulation.metrics import mean_cosine_similarity
-
         return mean_cosine_similarity(self.topics, self.weights, self.n_topics)
 
 
