@@ -162,10 +162,22 @@ class Session:
             arg=[FIGURES, changed_from],
         )
 
-    def figures(self) -> list[bytes]:
-        """Screenshots of the figures as drawn on screen."""
-        images = self.page.locator("img")
-        return [retry_detached(images.nth(i).screenshot) for i in range(FIGURES)]
+    def figures(self) -> list[str]:
+        """The figures' pixels, read in one synchronous pass in the page.
+
+        Element screenshots can race a redraw that replaces an image; a single script that draws
+        every loaded image to a canvas cannot be interleaved with one.
+        """
+        self.wait_for_figures()
+        return self.page.evaluate(
+            """() => [...document.querySelectorAll('img')].map(img => {
+                const canvas = document.createElement('canvas');
+                canvas.width = img.naturalWidth;
+                canvas.height = img.naturalHeight;
+                canvas.getContext('2d').drawImage(img, 0, 0);
+                return canvas.toDataURL('image/png');
+            })"""
+        )
 
     def time_shown(self, t: int) -> None:
         self.page.get_by_text(f"Time: {t}.0", exact=True).wait_for()
