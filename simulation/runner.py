@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -137,17 +138,38 @@ def _publish(tmp: str | Path, path: Path, mode: int = 0o666) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file and a rename: never half a file."""
+@contextmanager
+def _staged_file(path: Path) -> Iterator[str]:
+    """A temporary beside `path`, renamed onto it if the block succeeds, removed if not."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        yield tmp
         _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def staged_dir(final_dir: Path) -> Iterator[Path]:
+    """A hidden sibling folder, renamed to `final_dir` if the block succeeds, removed if not:
+    a folder appears complete or not at all."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}."))
+    try:
+        yield staging
+        _publish(staging, final_dir, 0o777)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file and a rename: never half a file."""
+    with _staged_file(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -156,18 +178,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame as Parquet or CSV (by suffix), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with _staged_file(path) as tmp:
         if path.suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def git_commit() -> str | None:
@@ -222,9 +237,7 @@ def write_run_folder(
     extra_manifest: dict[str, Any],
 ) -> Path:
     """Write a complete run folder into a hidden temporary sibling, then rename it into place."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}."))
-    try:
+    with staged_dir(final_dir) as staging:
         metrics = pd.concat([o.metrics for o in outputs], ignore_index=True)
         dists = pd.concat([o.distributions for o in outputs], ignore_index=True)
         atomic_write_text(staging / "scenario.yaml", dump_yaml(scenario))
@@ -239,10 +252,6 @@ def write_run_folder(
             **extra_manifest,
         )
         atomic_write_text(staging / "manifest.json", json.dumps(info, indent=2) + "\n")
-        _publish(staging, final_dir, 0o777)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final_dir
 
 

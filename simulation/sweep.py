@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -28,12 +26,12 @@ import pandas as pd
 from simulation.designs import Design, build
 from simulation.runner import (
     RunOutput,
-    _publish,
     atomic_write_frame,
     atomic_write_text,
     manifest,
     new_run_dir,
     run_one,
+    staged_dir,
     summarize,
 )
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
@@ -52,19 +50,13 @@ def create(scenario: Scenario, out_root: Path, source: str = "<scenario>") -> tu
     """Validate the whole design, then create the sweep folder (staged, renamed into place)."""
     design = build(scenario, source)
     final_dir = new_run_dir(Path(out_root), scenario.name)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}."))
-    try:
+    with staged_dir(final_dir) as staging:
         table = design.table
         atomic_write_text(staging / "scenario.yaml", dump_yaml(scenario))
         atomic_write_frame(staging / "design.csv", table)
         status = pd.DataFrame({"run_id": table["run_id"], "state": PENDING, "error": ""})
         atomic_write_frame(staging / "status.csv", status.assign(seconds=float("nan")))
         _write_manifest(staging, scenario, design, state="running", sessions=[])
-        _publish(staging, final_dir, 0o777)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final_dir, design
 
 
