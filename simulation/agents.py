@@ -141,12 +141,12 @@ class HumanWriter(mesa.Agent):
 
     @property
     def interests(self) -> dict[int, float]:
-        """Topic id → weight of this writer's interests."""
+        """Topic id → weight of this writer's interests (slots on the same topic add up)."""
         row = self.index
-        return {
-            int(t): float(w)
-            for t, w in zip(self.population.topics[row], self.population.weights[row], strict=True)
-        }
+        mixture: dict[int, float] = {}
+        for t, w in zip(self.population.topics[row], self.population.weights[row], strict=True):
+            mixture[int(t)] = mixture.get(int(t), 0.0) + float(w)
+        return mixture
 
     @property
     def site(self) -> int:

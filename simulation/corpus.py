@@ -88,8 +88,3 @@ class Corpus:
         self._blocks = [self._blocks[i] for i in keep]
         self._block_step = [self._block_step[i] for i in keep]
         self._last_since = None
-
-    def at(self, step: int) -> Documents | None:
-        """Documents published exactly at `step`."""
-        parts = [b for b, s in zip(self._blocks, self._block_step, strict=True) if s == step]
-        return Documents.concat(parts) if parts else None

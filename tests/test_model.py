@@ -30,7 +30,13 @@ def test_agents_counts_and_conservation():
     model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
     for _ in range(5):
         model.step()
-    assert len(model.agents_by_type[HumanWriter]) == scenario.humans.count
+    writers = model.agents_by_type[HumanWriter]
+    assert len(writers) == scenario.humans.count
+    pop = model.population
+    for writer in writers:  # each agent is a view of its row of the arrays
+        assert writer.assist == pop.assist[writer.index] and writer.site == pop.site[writer.index]
+        assert sum(writer.interests.values()) == pytest.approx(1.0)
+        assert set(writer.interests) == set(pop.topics[writer.index].tolist())
     assert len(model.agents_by_type[AIModel]) == scenario.models.count
     assert len(model.agents_by_type[WebCrawler]) == scenario.models.count
     expected = scenario.web.archive_docs + 5 * scenario.web.docs_per_step
@@ -205,7 +211,8 @@ def test_assist_words_set_model_share_of_human_documents():
     )
     model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
     model.step()
-    human = model.corpus.at(1)
+    human = model.recent  # window 1: the documents of step 1
+    assert (human.step == 1).all()
     human = human.take(~human.synthetic)
     assert np.all(human.ai_fraction == 0.25)
 
