@@ -202,9 +202,11 @@ def session(browser, url) -> Iterator[Session]:
 
 
 def test_page_loads_with_network_and_plots_and_fetches_nothing_outside(session):
+    from playwright.sync_api import expect  # waits: a plot may re-render right after loading
+
     for i in range(FIGURES):
-        assert session.page.locator("img").nth(i).is_visible()
-    assert session.page.get_by_text("Model in use").is_visible()
+        expect(session.page.locator("img").nth(i)).to_be_visible(timeout=TIMEOUT_MS)
+    expect(session.page.get_by_text("Model in use")).to_be_visible(timeout=TIMEOUT_MS)
     session.time_shown(0)
     session.step(1)
     hosts = {urlsplit(u).hostname for u in session.urls if not u.startswith(("data:", "blob:"))}
@@ -219,7 +221,9 @@ def test_three_steps_change_every_plot(session):
         session.step(t)
     after = session.figures()
     assert all(a != b for a, b in zip(before, after, strict=True))
-    assert session.page.get_by_text("step 3 of 12").is_visible()
+    from playwright.sync_api import expect
+
+    expect(session.page.get_by_text("step 3 of 12")).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def test_slider_then_reset_rebuilds_the_model_with_the_new_value(session):
