@@ -43,7 +43,7 @@ QUICK: dict[str, list[str]] = {
         "crawlers.budget=100",
         "models.train_budget=100",
     ],
-    "fresh_data": ["steps=15", "replications=30", "web.docs_per_step=200"],
+    "fresh_data": ["steps=20", "replications=100", "web.docs_per_step=200"],
     "human_copying": ["steps=30", "replications=30", "web.docs_per_step=200"],
     "truncation": ["steps=5", "replications=6"],
     "temperature": ["steps=8", "replications=10"],

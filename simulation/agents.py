@@ -181,6 +181,7 @@ class AIModel(mesa.Agent):
         )
         self.generation = 0
         self.train_synthetic_share = 0.0
+        self.cross_entropy = float("nan")
 
     def publish(self, n: int, step: int, label_rate: float, doc_length: int) -> Documents:
         """`n` synthetic documents on this model's farms; a share carries a provenance label."""
@@ -199,11 +200,16 @@ class AIModel(mesa.Agent):
         )
 
     def retrain(self) -> None:
-        """Refit on the pool's training set; an empty set (all filtered out) keeps the model."""
+        """Refit on the pool's training set; an empty set (all filtered out) keeps the model.
+
+        The cross-entropy on the world's held-out documents changes only here, so it is scored
+        once per fit rather than once per step.
+        """
         stats: TrainingStats = self.pool.training_set(self.model.rng)
         if stats.total_weight <= 0:
             return
         self.generator.fit_counts(stats.topic_counts, stats.word_counts)
+        self.cross_entropy = self.generator.score(self.model.test_topics, self.model.test_tokens)
         self.train_synthetic_share = stats.synthetic_share
         self.generation += 1
 

@@ -30,7 +30,12 @@ class Documents:
 
     def take(self, index: np.ndarray) -> Documents:
         """Rows at `index` (an integer array or boolean mask)."""
-        return Documents(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)  # `take` by index is several times faster than a mask
+        return Documents(
+            **{f.name: getattr(self, f.name).take(index, axis=0) for f in fields(self)}
+        )
 
     @classmethod
     def concat(cls, parts: list[Documents]) -> Documents:

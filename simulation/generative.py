@@ -1,8 +1,11 @@
 """TopicWordModel: a generative model of (topic, words) documents with a scikit-learn-like API.
 
-`fit` counts, `sample` draws documents through Walker/Vose alias tables (two gathers per word),
-`score` returns the cross-entropy in nats per word. Smoothing, capacity, temperature and top-p
-shape the sampling distribution; the alias tables are rebuilt only when the model refits.
+`fit` counts, `sample` draws documents through Walker/Vose alias tables (dense distributions,
+such as reality's) or guide tables over each topic's support (sparse ones, such as a model
+fitted to counts), `score` returns the cross-entropy in nats per word. Smoothing, capacity,
+temperature and top-p shape the sampling distribution. Counts and distributions are scipy CSR
+matrices, so a fit costs O(support), not O(topics x words): that is what keeps refits cheap at
+web scale (benchmarks/PROFILE.md).
 """
 
 from __future__ import annotations
@@ -10,8 +13,120 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 PROB_FLOOR = 1e-9
+N_BUCKETS = 1024  # value buckets of the nucleus: 16 per octave over 64 octaves
+DENSE_FILL = 0.5  # distributions at least this full get alias tables, sparser ones guide tables
+
+
+def _entry_rows(p: sp.csr_array) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(p.shape[0], dtype=np.int32), np.diff(p.indptr))
+
+
+def _row_sums(p: sp.csr_array) -> np.ndarray:
+    """Sum of every row of a CSR matrix (0 for an empty row)."""
+    return np.asarray(p.sum(axis=1), dtype=np.float64).reshape(p.shape[0])
+
+
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape) -> sp.csr_array:
+    """A CSR matrix from arrays already in canonical form (rows in order, sorted columns)."""
+    out = sp.csr_array((data, indices, indptr), shape=shape)
+    out.has_canonical_format = True
+    return out
+
+
+def _mask_entries(p: sp.csr_array, keep: np.ndarray) -> sp.csr_array:
+    """The entries of `p` where `keep` (one flag per stored entry) is true."""
+    kept = np.flatnonzero(keep)  # then `take`: much faster than boolean indexing
+    indptr = np.searchsorted(kept, p.indptr).astype(p.indptr.dtype)
+    return _csr(p.data.take(kept), p.indices.take(kept), indptr, p.shape)
+
+
+def as_csr(counts) -> sp.csr_array:
+    """Dense or sparse (rows, n) weights as a float64 CSR matrix in canonical form."""
+    if sp.issparse(counts):
+        out = sp.csr_array(counts, dtype=np.float64)
+        out.sum_duplicates()
+        return out
+    return sp.csr_array(np.atleast_2d(np.asarray(counts, dtype=np.float64)))
+
+
+def normalise(p: sp.csr_array) -> sp.csr_array:
+    """Scale every non-empty row to sum to one."""
+    total = _row_sums(p)
+    scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+    return _csr(p.data * np.repeat(scale, np.diff(p.indptr)), p.indices, p.indptr, p.shape)
+
+
+def _exclusive_row_cumsum(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum of the earlier entries of the same row, for entries grouped by row."""
+    total = np.cumsum(values)
+    first = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+    total -= np.repeat(total[first] - values[first], np.diff(np.append(first, rows.size)))
+    return total - values
+
+
+def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
+    """Keep, per row, the smallest set of largest entries whose mass reaches `top_p`.
+
+    Ties at the cutoff keep the first entries by column, as a stable descending sort would.
+    Rather than sorting every row, a histogram of the mass per (row, value bucket) finds the
+    bucket holding each row's cutoff; only that bucket's entries are resolved exactly: by a
+    rank when they share one value (the usual case for counts), else by sorting them.
+    """
+    if top_p >= 1.0 or p.nnz == 0:
+        return p
+    rows_n = p.shape[0]
+    rows = _entry_rows(p)
+    values = p.data
+    # Sign, exponent and 4 mantissa bits order non-negative floats; bucket 0 holds the largest.
+    bits = (values.view(np.int64) >> 48).astype(np.int32)
+    key = bits.max() - bits
+    np.minimum(key, N_BUCKETS - 1, out=key)
+    key += rows * N_BUCKETS
+    hist = np.bincount(key, weights=values, minlength=rows_n * N_BUCKETS)
+    hist = hist.reshape(rows_n, N_BUCKETS)
+    upto = np.cumsum(hist, axis=1)
+    limit = top_p * upto[:, -1] - 1e-12
+    cut = (upto >= limit[:, None]).argmax(axis=1)
+    every = np.arange(rows_n)
+    above = upto[every, cut] - hist[every, cut]
+    cut_key = (every * N_BUCKETS + cut).astype(np.int32)[rows]
+    keep = key < cut_key
+    at = np.flatnonzero(key == cut_key)
+    at_rows, at_values = rows[at], values[at]
+    per_row = np.bincount(at_rows, minlength=rows_n)
+    first = np.cumsum(per_row) - per_row
+    has = np.flatnonzero(per_row)
+    low = np.zeros(rows_n)
+    low[has] = np.minimum.reduceat(at_values, first[has])
+    tie = np.zeros(rows_n, dtype=bool)
+    tie[has] = low[has] == np.maximum.reduceat(at_values, first[has])
+    # Equal values: entry k of the row has mass above + k·v before it.
+    take = np.ceil(np.divide(limit - above, low, out=np.zeros(rows_n), where=low > 0))
+    take[tie & (low <= 0)] = np.inf
+    keep_at = np.arange(at.size) - np.repeat(first, per_row) < take[at_rows]
+    mixed = np.flatnonzero(~tie[at_rows])
+    if mixed.size:
+        m_rows, m_values = at_rows[mixed], at_values[mixed]
+        order = np.lexsort((-m_values, m_rows))  # stable: ties stay in column order
+        m_rows, m_values = m_rows[order], m_values[order]
+        before = above[m_rows] + _exclusive_row_cumsum(m_rows, m_values)
+        keep_at[mixed[order]] = before < limit[m_rows]
+    keep[at] = keep_at
+    return _mask_entries(p, keep)
+
+
+def top_k(p: sp.csr_array, k: int) -> sp.csr_array:
+    """Keep the `k` largest entries of each row (ties: the first by column)."""
+    rows = _entry_rows(p)
+    order = np.lexsort((-p.data, rows))
+    rank = np.arange(rows.size) - np.repeat(p.indptr[:-1], np.diff(p.indptr))
+    keep = np.empty(rows.size, dtype=bool)
+    keep[order] = rank < k
+    return _mask_entries(p, keep)
 
 
 @dataclass(frozen=True)
@@ -91,12 +206,17 @@ class AliasTable:
 
     def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
         """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
-        x = rng.random((len(rows), size)) * self.n
-        col = x.astype(np.int64)
+        index = np.int32 if self.prob.size < 2**31 else np.int64
+        x = rng.random((len(rows), size))
+        x *= self.n
+        col = x.astype(index)  # truncation: the column, and what is left is the coin
+        x -= col
         np.minimum(col, self.n - 1, out=col)
-        flat = col + (np.asarray(rows, dtype=np.int64) * self.n)[:, None]
-        keep = (x - col) < self.prob[flat]
-        return np.where(keep, col, self.alias[flat]).astype(self.alias.dtype)
+        flat = col + (np.asarray(rows, dtype=index) * self.n)[:, None]
+        keep = x < self.prob[flat]
+        out = self.alias[flat]
+        np.copyto(out, col, casting="unsafe", where=keep)
+        return out
 
     def implied(self) -> np.ndarray:
         """The distributions the tables sample from (rows, n): for testing exactness."""
@@ -108,39 +228,104 @@ class AliasTable:
         return out / self.n
 
 
-def nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
-    """Keep, per row, the smallest set of largest entries whose mass reaches `top_p`."""
-    if top_p >= 1.0:
-        return p
-    rows = np.arange(p.shape[0])
-    sorted_p = np.sort(p, axis=1)[:, ::-1]
-    before = np.cumsum(sorted_p, axis=1)
-    before -= sorted_p
-    limit = top_p * sorted_p.sum(axis=1) - 1e-12
-    n_keep = (before < limit[:, None]).sum(axis=1)
-    cutoff = np.where(n_keep > 0, sorted_p[rows, np.maximum(n_keep - 1, 0)], np.inf)
-    keep = p > cutoff[:, None]
-    # Ties at the cutoff: keep the first ones by column, as a stable descending sort would.
-    short = n_keep - np.count_nonzero(keep, axis=1)
-    at_cut = p == cutoff[:, None]
-    at_cut &= (short > 0)[:, None]
-    tied = np.flatnonzero(at_cut)  # by row, then by column
-    per_row = np.count_nonzero(at_cut, axis=1)
-    rank = np.arange(tied.size) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    keep.ravel()[tied[rank < np.repeat(short, per_row)]] = True
-    return np.where(keep, p, 0.0)
+@dataclass(frozen=True)
+class GuideTable:
+    """Row-wise discrete distributions over each row's support, sampled by indexed search.
+
+    Row r owns entries `start[r] : start[r] + n[r]`. Each entry holds its column and the
+    upper edge of its interval on [0, n[r]), whose widths are the probabilities scaled by n[r].
+    A draw x = u·n[r] starts at the guide entry for floor(x), the first entry whose edge passes
+    it (Chen & Asau 1974), and walks on while its edge is ≤ x: on average fewer than one step.
+    Building is two passes over the support (a cumulative sum and a repeat), no sort.
+    """
+
+    start: np.ndarray  # (rows,) int64: first entry of each row
+    n: np.ndarray  # (rows,) float64: entries per row
+    cols: np.ndarray  # (entries,) uint16/uint32: the column each entry draws
+    edge: np.ndarray  # (entries,) float64: upper edge of each entry's interval in its row
+    guide: np.ndarray  # (entries,) int32: guide[start[r] + j] = first entry with edge > j
+    n_cols: int
+
+    @classmethod
+    def build(cls, p: sp.csr_array) -> GuideTable:
+        """Tables for every row of a non-negative CSR matrix (empty rows cannot be sampled)."""
+        n_cols = p.shape[1]
+        indptr = p.indptr.astype(np.int64)
+        n_int = np.diff(indptr)
+        n = n_int.astype(np.float64)
+        total = _row_sums(p)
+        scale = np.divide(n, total, out=np.zeros_like(n), where=total > 0)
+        width = p.data * np.repeat(scale, n_int)  # sums to n[r] within row r
+        # Row-local cumulative sums from one global pass: each row start subtracts the previous
+        # row's nominal total, and the residual rounding is then removed per row.
+        nonempty = np.flatnonzero(n_int)
+        first, last = indptr[nonempty], indptr[nonempty + 1] - 1
+        edge = width.copy()
+        edge[first[1:]] -= n[nonempty[:-1]]
+        np.cumsum(edge, out=edge)
+        edge -= np.repeat(edge[first] - width[first], n_int[nonempty])
+        np.minimum(edge, np.repeat(n, n_int), out=edge)
+        edge[last] = n[nonempty]
+        ceil = np.ceil(edge).astype(np.int64)  # ceil of a tiny negative rounding is 0
+        below = np.empty_like(ceil)
+        below[1:] = ceil[:-1]
+        below[first] = 0
+        guide = np.repeat(np.arange(edge.size, dtype=np.int32), ceil - below)
+        dtype = np.uint16 if n_cols <= 65536 else np.uint32
+        return cls(indptr[:-1], n, p.indices.astype(dtype), edge, guide, n_cols)
+
+    def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n = self.n[rows][:, None]
+        x = rng.random((rows.size, size))
+        x *= n
+        entry = np.minimum(x, n - 1).astype(np.int64)
+        entry += self.start[rows][:, None]
+        entry = self.guide[entry]
+        flat_entry, flat_x = entry.ravel(), x.ravel()
+        walk = np.flatnonzero(self.edge[flat_entry] <= flat_x)
+        while walk.size:
+            flat_entry[walk] += 1
+            walk = walk[self.edge[flat_entry[walk]] <= flat_x[walk]]
+        return self.cols[entry]
+
+    def implied(self) -> np.ndarray:
+        """The distributions the tables sample from (rows, n_cols): for testing exactness."""
+        rows = np.repeat(np.arange(self.n.size), self.n.astype(np.int64))
+        lower = np.empty_like(self.edge)
+        lower[1:] = self.edge[:-1]
+        lower[self.start[self.n > 0]] = 0.0
+        out = np.zeros((self.n.size, self.n_cols))
+        np.add.at(out, (rows, self.cols.astype(np.int64)), (self.edge - lower) / self.n[rows])
+        return out
 
 
-def _normalise(p: np.ndarray) -> np.ndarray:
-    total = p.sum(axis=-1, keepdims=True)
-    return np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+def sampler(p: sp.csr_array) -> AliasTable | GuideTable:
+    """Alias tables for dense distributions (the fastest draws), guide tables for sparse ones
+    (built in two passes over the support, where an alias table costs a pass over every cell)."""
+    rows, n = p.shape
+    if p.nnz >= DENSE_FILL * rows * n:
+        return AliasTable.build(p.toarray())
+    return GuideTable.build(p)
+
+
+def lookup(p: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values p[rows[i], cols[i]] of a canonical CSR matrix (0 where nothing is stored)."""
+    n_cols = p.shape[1]
+    keys = _entry_rows(p) * n_cols + p.indices
+    query = np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
+    found = keys[pos] == query if keys.size else np.zeros(query.shape, dtype=bool)
+    return np.where(found, p.data[pos] if keys.size else 0.0, 0.0)
 
 
 class TopicWordModel:
     """Unigram topic-word model: p(topic) and p(word | topic), shaped for generation.
 
     Parameters mirror the scenario's `models` section. After `fit`, `topic_probs_` (K,) and
-    `word_probs_` (K, V) hold the distributions the model samples from.
+    `word_probs_` (a K x V scipy CSR matrix of the kept words) hold the distributions the model
+    samples from.
     """
 
     def __init__(
@@ -173,50 +358,63 @@ class TopicWordModel:
         )
         return self.fit_counts(topic_counts, word_counts)
 
-    def fit_counts(self, topic_counts: np.ndarray, word_counts: np.ndarray) -> TopicWordModel:
-        """Fit from sufficient statistics: documents per topic (K,) and words per topic (K, V)."""
+    def fit_counts(self, topic_counts: np.ndarray, word_counts) -> TopicWordModel:
+        """Fit from sufficient statistics: documents per topic (K,) and words per topic (K, V),
+        the latter dense or a scipy sparse matrix."""
         topic_counts = np.asarray(topic_counts, dtype=np.float64)
-        word_counts = np.asarray(word_counts, dtype=np.float64)
-        if topic_counts.shape != (self.n_topics,) or word_counts.shape != (
+        counts = as_csr(word_counts)
+        if topic_counts.shape != (self.n_topics,) or counts.shape != (
             self.n_topics,
             self.n_words,
         ):
             raise ValueError("count shapes do not match (n_topics,) and (n_topics, n_words)")
         if topic_counts.sum() <= 0 and self.smoothing == 0:
             raise ValueError("cannot fit on an empty training set without smoothing")
-        topic_p = self._shape(topic_counts[None, :] + self.smoothing)[0]
-        word_p = word_counts + self.smoothing
+        topic_p = self._shape(as_csr(topic_counts + self.smoothing)).toarray()[0]
+        word_p = counts
+        if self.smoothing > 0:  # every word gets mass: the support is the whole vocabulary
+            word_p = as_csr(counts.toarray() + self.smoothing)
         if self.capacity is not None and self.capacity < self.n_words:
-            cut = np.argpartition(-word_p, self.capacity - 1, axis=1)[:, self.capacity :]
-            np.put_along_axis(word_p, cut, 0.0, axis=1)
+            word_p = top_k(word_p, self.capacity)
         word_p = self._shape(word_p)
         # A topic the model never saw is written with its generic (marginal) vocabulary.
-        empty = word_p.sum(axis=1) <= 0
-        if empty.any():
-            marginal = _normalise(word_counts.sum(axis=0) + self.smoothing)
+        empty = np.flatnonzero(np.diff(word_p.indptr) == 0)
+        if empty.size:
+            marginal = np.asarray(counts.sum(axis=0)) + self.smoothing
             if marginal.sum() <= 0:
-                marginal = np.full(self.n_words, 1.0 / self.n_words)
-            word_p[empty] = marginal
+                marginal = np.ones(self.n_words)
+            words = np.flatnonzero(marginal)
+            fill = sp.coo_array(
+                (
+                    np.tile(marginal[words] / marginal.sum(), empty.size),
+                    (np.repeat(empty, words.size), np.tile(words, empty.size)),
+                ),
+                shape=word_p.shape,
+            )
+            word_p = as_csr(word_p + fill)
         self.topic_probs_ = topic_p
         self.word_probs_ = word_p
-        self._topic_alias = AliasTable.build(topic_p[None, :])
-        self._word_alias = AliasTable.build(word_p)
+        self._topic_table = sampler(as_csr(topic_p))
+        self._word_table = sampler(word_p)
         return self
 
-    def _shape(self, weights: np.ndarray) -> np.ndarray:
+    def _shape(self, weights: sp.csr_array) -> sp.csr_array:
         """Row-normalise, sharpen or flatten by temperature, then truncate to the nucleus."""
-        p = _normalise(weights)
+        p = normalise(weights)
         if self.temperature != 1.0:
-            p = _normalise(np.power(p, 1.0 / self.temperature))
-        return _normalise(nucleus(p, self.top_p))
+            p = normalise(_csr(p.data ** (1.0 / self.temperature), p.indices, p.indptr, p.shape))
+        p = normalise(nucleus(p, self.top_p))
+        if np.count_nonzero(p.data) < p.nnz:
+            p = _mask_entries(p, p.data > 0)
+        return p
 
     def sample_topics(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw `n` topics."""
-        return self._topic_alias.sample(np.zeros(1, dtype=np.int64), n, rng)[0]
+        return self._topic_table.sample(np.zeros(1, dtype=np.int64), n, rng)[0]
 
     def sample_words(self, topics: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
         """Draw `length` words for each document topic: shape (len(topics), length)."""
-        return self._word_alias.sample(topics, length, rng)
+        return self._word_table.sample(topics, length, rng)
 
     def sample(
         self, n: int, length: int, rng: np.random.Generator
@@ -233,7 +431,8 @@ class TopicWordModel:
         topics = np.asarray(topics, dtype=np.int64)
         tokens = np.asarray(tokens, dtype=np.int64)
         p_topic = np.maximum(self.topic_probs_[topics], PROB_FLOOR)
-        p_word = np.maximum(self.word_probs_[topics[:, None], tokens], PROB_FLOOR)
+        word_rows = np.broadcast_to(topics[:, None], tokens.shape)
+        p_word = np.maximum(lookup(self.word_probs_, word_rows, tokens), PROB_FLOOR)
         nats = -np.log(p_topic).sum() - np.log(p_word).sum()
         return float(nats / tokens.size)
 
@@ -244,14 +443,32 @@ def count_documents(
     n_topics: int,
     n_words: int,
     weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sufficient statistics of documents: weighted documents per topic and words per topic."""
+) -> tuple[np.ndarray, sp.csr_array]:
+    """Sufficient statistics of documents: weighted documents per topic (K,) and words per
+    topic (a K x V CSR matrix), counted by sorting the (topic, word) keys."""
     topics = np.asarray(topics, dtype=np.int64)
-    length = tokens.shape[1] if tokens.ndim == 2 else 0
-    topic_counts = np.bincount(topics, weights=weights, minlength=n_topics).astype(
-        np.float64, copy=False
-    )
-    flat = (topics[:, None] * n_words + tokens).ravel()
-    word_w = None if weights is None else np.repeat(np.asarray(weights, np.float64), length)
-    word_counts = np.bincount(flat, weights=word_w, minlength=n_topics * n_words)
-    return topic_counts, word_counts.astype(np.float64, copy=False).reshape(n_topics, n_words)
+    tokens = np.asarray(tokens)
+    topic_counts = np.bincount(topics, weights=weights, minlength=n_topics).astype(np.float64)
+    key_type = np.int32 if n_topics * n_words < 2**31 else np.int64
+    keys = (topics.astype(key_type)[:, None] * n_words + tokens.astype(key_type)).ravel()
+    uniform = weights is None or len(weights) == 0 or bool(np.all(weights == weights[0]))
+    if uniform:
+        keys = np.sort(keys)
+    else:
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+    first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if keys.size else keys
+    unique = keys[first]
+    if uniform:
+        scale = 1.0 if weights is None or len(weights) == 0 else float(weights[0])
+        values = np.diff(np.append(first, keys.size)).astype(np.float64) * scale
+    else:
+        word_w = np.repeat(np.asarray(weights, dtype=np.float64), tokens.shape[1])
+        values = np.add.reduceat(word_w[order], first) if first.size else np.zeros(0)
+    if not np.all(values):  # documents of weight zero add nothing
+        unique, values = unique[values != 0], values[values != 0]
+    rows = unique // n_words
+    index = np.int32 if unique.size < 2**31 else np.int64
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_topics))])
+    columns = (unique - rows * n_words).astype(np.int32)
+    return topic_counts, _csr(values, columns, indptr.astype(index), (n_topics, n_words))

@@ -239,11 +239,7 @@ class WebEcosystem(mesa.Model):
             "tail_survival": M.tail_survival(self.model_topic_probs(), self.is_tail),
             "js_divergence": M.js_divergence(topic_counts, content.topic_probs),
             "hellinger": M.hellinger(topic_counts, content.topic_probs),
-            "model_cross_entropy": float(
-                np.mean(
-                    [m.generator.score(self.test_topics, self.test_tokens) for m in self.ai_models]
-                )
-            ),
+            "model_cross_entropy": float(np.mean([m.cross_entropy for m in self.ai_models])),
             "synthetic_share": float(docs.synthetic.mean()) if len(docs) else float("nan"),
             "train_synthetic_share": float(
                 np.mean([m.train_synthetic_share for m in self.ai_models])

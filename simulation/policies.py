@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from simulation.corpus import Documents
 from simulation.generative import count_documents
@@ -96,7 +97,7 @@ class TrainingStats:
     """Sufficient statistics of a training set, plus how synthetic it is."""
 
     topic_counts: np.ndarray
-    word_counts: np.ndarray
+    word_counts: sp.csr_array
     synthetic_weight: float
     total_weight: float
 
@@ -116,9 +117,9 @@ class TrainingStats:
 class TrainingPool:
     """What a model trains on, given each crawl's filtered documents and a data regime.
 
-    `replace` keeps the latest crawl, `accumulate` all crawls (as running counts: O(K·V)),
-    `window` the last `window` crawls, `subsample` pools every crawl's documents and draws a
-    fixed budget of them for each fit (accumulate-subsample).
+    `replace` keeps the latest crawl, `accumulate` all crawls (as running sparse counts: the
+    cost is O(support)), `window` the last `window` crawls, `subsample` pools every crawl's
+    documents and draws a fixed budget of them for each fit (accumulate-subsample).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""TopicWordModel and alias tables: exact sampling distributions, fit/sample/score semantics."""
+"""TopicWordModel and guide tables: exact sampling distributions, fit/sample/score semantics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulation.generative import AliasTable, TopicWordModel, count_documents, nucleus
+from simulation.generative import GuideTable, TopicWordModel, as_csr, count_documents, nucleus
 
 
 @settings(max_examples=60, deadline=None)
@@ -17,20 +17,26 @@ from simulation.generative import AliasTable, TopicWordModel, count_documents, n
     seed=st.integers(0, 2**32 - 1),
     sparsity=st.floats(0.0, 0.9),
 )
-def test_alias_tables_reproduce_distribution_exactly(rows, n, seed, sparsity):
+def test_guide_tables_reproduce_distribution_exactly(rows, n, seed, sparsity):
     rng = np.random.default_rng(seed)
     p = rng.dirichlet(np.full(n, 0.5), size=rows) * (rng.random((rows, n)) >= sparsity)
     p[:, 0] += 1e-3
     p /= p.sum(axis=1, keepdims=True)
-    table = AliasTable.build(p)
+    table = GuideTable.build(as_csr(p))
     assert np.abs(table.implied() - p).max() < 1e-12
-    assert np.all((table.prob >= 0) & (table.prob <= 1))
+    # Every row's guide covers its own entries only, and the edges rise to the row's size.
+    assert table.guide.size == table.edge.size == np.count_nonzero(p)
+    for r in range(rows):
+        own = table.guide[table.start[r] : table.start[r] + int(table.n[r])]
+        assert np.all((own >= table.start[r]) & (own < table.start[r] + table.n[r]))
+        edges = table.edge[table.start[r] : table.start[r] + int(table.n[r])]
+        assert np.all(np.diff(edges) >= 0) and edges[-1] == table.n[r]
 
 
-def test_alias_sampling_frequencies_match_within_sampling_error():
+def test_guide_sampling_frequencies_match_within_sampling_error():
     rng = np.random.default_rng(3)
     p = rng.dirichlet(np.ones(50), size=3)
-    table = AliasTable.build(p)
+    table = GuideTable.build(as_csr(p))
     draws = table.sample(np.array([0, 1, 2]), 200_000, rng)
     for row in range(3):
         freq = np.bincount(draws[row], minlength=50) / 200_000
@@ -40,17 +46,18 @@ def test_alias_sampling_frequencies_match_within_sampling_error():
 
 def test_zero_probability_words_are_never_sampled():
     p = np.array([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]])
-    draws = AliasTable.build(p).sample(np.array([0, 1]), 10_000, np.random.default_rng(0))
+    draws = GuideTable.build(as_csr(p)).sample(np.array([0, 1]), 10_000, np.random.default_rng(0))
     assert set(np.unique(draws[0])) == {0, 2}
     assert set(np.unique(draws[1])) == {3}
 
 
 def test_nucleus_keeps_smallest_top_set():
     p = np.array([[0.5, 0.3, 0.15, 0.05]])
-    assert nucleus(p, 0.8).tolist() == [[0.5, 0.3, 0.0, 0.0]]
-    assert nucleus(p, 0.81).tolist() == [[0.5, 0.3, 0.15, 0.0]]
-    assert nucleus(p, 0.5).tolist() == [[0.5, 0.0, 0.0, 0.0]]
-    assert nucleus(p, 1.0) is p
+    assert nucleus(as_csr(p), 0.8).toarray().tolist() == [[0.5, 0.3, 0.0, 0.0]]
+    assert nucleus(as_csr(p), 0.81).toarray().tolist() == [[0.5, 0.3, 0.15, 0.0]]
+    assert nucleus(as_csr(p), 0.5).toarray().tolist() == [[0.5, 0.0, 0.0, 0.0]]
+    q = as_csr(p)
+    assert nucleus(q, 1.0) is q
 
 
 def test_fit_is_counting_and_score_is_cross_entropy():
@@ -58,8 +65,8 @@ def test_fit_is_counting_and_score_is_cross_entropy():
     tokens = np.array([[0, 1], [0, 0], [2, 2]])
     model = TopicWordModel(3, 3).fit(topics, tokens)
     np.testing.assert_allclose(model.topic_probs_, [2 / 3, 1 / 3, 0])
-    np.testing.assert_allclose(model.word_probs_[0], [3 / 4, 1 / 4, 0])
-    np.testing.assert_allclose(model.word_probs_[1], [0, 0, 1])
+    np.testing.assert_allclose(model.word_probs_.toarray()[0], [3 / 4, 1 / 4, 0])
+    np.testing.assert_allclose(model.word_probs_.toarray()[1], [0, 0, 1])
     expected = -(np.log(2 / 3) + np.log(3 / 4) + np.log(1 / 4)) / 2
     assert model.score(topics[:1], tokens[:1]) == pytest.approx(expected)
     # A lost word costs -log(1e-9) ≈ 20.7 nats, not infinity.
@@ -69,7 +76,7 @@ def test_fit_is_counting_and_score_is_cross_entropy():
 
 def test_unseen_topic_uses_marginal_vocabulary():
     model = TopicWordModel(3, 3).fit(np.array([0, 1]), np.array([[0, 0], [1, 1]]))
-    np.testing.assert_allclose(model.word_probs_[2], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(model.word_probs_.toarray()[2], [0.5, 0.5, 0.0])
     assert model.topic_probs_[2] == 0.0
 
 
@@ -77,15 +84,15 @@ def test_smoothing_temperature_capacity_top_p():
     counts_t = np.array([8.0, 2.0, 0.0])
     counts_w = np.array([[6.0, 3.0, 1.0, 0.0]] * 3)
     smooth = TopicWordModel(3, 4, smoothing=1.0).fit_counts(counts_t, counts_w)
-    assert np.all(smooth.topic_probs_ > 0) and np.all(smooth.word_probs_ > 0)
+    assert np.all(smooth.topic_probs_ > 0) and np.all(smooth.word_probs_.toarray() > 0)
     np.testing.assert_allclose(smooth.topic_probs_, [9 / 13, 3 / 13, 1 / 13])
     cold = TopicWordModel(3, 4, temperature=0.5).fit_counts(counts_t, counts_w)
     np.testing.assert_allclose(cold.topic_probs_, [64 / 68, 4 / 68, 0])
     small = TopicWordModel(3, 4, capacity=2).fit_counts(counts_t, counts_w)
-    np.testing.assert_allclose(small.word_probs_[0], [6 / 9, 3 / 9, 0, 0])
+    np.testing.assert_allclose(small.word_probs_.toarray()[0], [6 / 9, 3 / 9, 0, 0])
     truncated = TopicWordModel(3, 4, top_p=0.7).fit_counts(counts_t, counts_w)
     np.testing.assert_allclose(truncated.topic_probs_, [1.0, 0.0, 0.0])
-    np.testing.assert_allclose(truncated.word_probs_[0], [6 / 9, 3 / 9, 0, 0])
+    np.testing.assert_allclose(truncated.word_probs_.toarray()[0], [6 / 9, 3 / 9, 0, 0])
 
 
 def test_sample_then_refit_recovers_distribution():
@@ -96,7 +103,7 @@ def test_sample_then_refit_recovers_distribution():
     topics, tokens = truth.sample(100_000, 8, rng)
     refit = TopicWordModel(5, 20).fit(topics, tokens)
     np.testing.assert_allclose(refit.topic_probs_, truth.topic_probs_, atol=0.01)
-    np.testing.assert_allclose(refit.word_probs_, truth.word_probs_, atol=0.01)
+    np.testing.assert_allclose(refit.word_probs_.toarray(), truth.word_probs_.toarray(), atol=0.01)
     assert refit.score(topics, tokens) == pytest.approx(truth.score(topics, tokens), rel=0.01)
 
 

@@ -1,10 +1,12 @@
-"""The vectorised hot path is exact: alias tables, the nucleus and crawl collection."""
+"""The vectorised hot path is exact: alias and guide tables, the nucleus, counting and crawl
+collection."""
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-from simulation.generative import AliasTable, nucleus
+from simulation.generative import AliasTable, GuideTable, as_csr, count_documents, nucleus
 from simulation.model import WebEcosystem
 from tests.conftest import small_scenario
 
@@ -28,6 +30,33 @@ def count_like(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True)
 
 
+def test_guide_tables_exact_on_large_sparse_tables():
+    rng = np.random.default_rng(5)
+    p = count_like(rng, 40, 5000)
+    p[3] = 1.0 / 5000  # a uniform row: every edge is an integer, up to rounding
+    p[7] = 0.0  # an empty row: no entries, never sampled
+    p[8, :] = 0.0
+    p[8, [5, 4000]] = [1e-9, 1.0 - 1e-9]  # a tiny entry keeps its own probability
+    table = GuideTable.build(as_csr(p))
+    assert table.cols.dtype == np.uint16
+    assert np.abs(table.implied() - p).max() < 1e-12
+    assert abs(table.implied()[8, 5] - 1e-9) < 1e-15
+
+
+def test_guide_tables_sample_the_rows_they_are_asked_for():
+    rng = np.random.default_rng(6)
+    p = count_like(rng, 20, 3000)
+    table = GuideTable.build(as_csr(p))
+    rows = rng.integers(20, size=4000)
+    draws = table.sample(rows, 50, rng)
+    assert draws.shape == (4000, 50)
+    assert np.all(p[rows[:, None], draws] > 0)  # never a word outside the row's support
+    head = np.argmax(p, axis=1)  # the most likely word of each row, drawn at its rate
+    hits = (draws == head[rows][:, None]).sum(axis=1)
+    expected = p[rows, head[rows]] * 50
+    assert abs(hits.sum() - expected.sum()) < 5 * np.sqrt(expected.sum())
+
+
 def test_alias_tables_exact_on_large_sparse_tables():
     rng = np.random.default_rng(5)
     p = count_like(rng, 40, 5000)
@@ -46,12 +75,32 @@ def test_alias_all_zero_row_becomes_uniform():
 def test_nucleus_matches_stable_argsort_reference_including_ties():
     rng = np.random.default_rng(9)
     p = count_like(rng, 30, 2000)
-    for top_p in (0.3, 0.9, 0.95, 0.999):
-        assert np.array_equal(nucleus(p, top_p), stable_sort_nucleus(p, top_p))
+    smooth = rng.dirichlet(np.full(700, 0.3), size=25)  # distinct values: sorted per bucket
+    smooth[:, :50] = 1 / 700  # plus a block of ties
+    smooth /= smooth.sum(axis=1, keepdims=True)
+    for q in (p, smooth, smooth**2.5 / (smooth**2.5).sum(axis=1, keepdims=True)):
+        for top_p in (0.3, 0.9, 0.95, 0.999):
+            got = nucleus(as_csr(q), top_p)
+            assert np.array_equal(got.toarray(), stable_sort_nucleus(q, top_p))
+            assert got.has_canonical_format
     ties = np.full((2, 6), 1 / 6)
     ties[1] = [0.3, 0.1, 0.1, 0.1, 0.1, 0.3]
-    assert np.array_equal(nucleus(ties, 0.5), stable_sort_nucleus(ties, 0.5))
-    assert nucleus(ties, 0.5)[1].tolist() == [0.3, 0.0, 0.0, 0.0, 0.0, 0.3]
+    got = nucleus(as_csr(ties), 0.5).toarray()
+    assert np.array_equal(got, stable_sort_nucleus(ties, 0.5))
+    assert got[1].tolist() == [0.3, 0.0, 0.0, 0.0, 0.0, 0.3]
+
+
+def test_count_documents_equals_dense_bincount():
+    rng = np.random.default_rng(4)
+    topics = rng.integers(30, size=2000)
+    tokens = rng.zipf(1.3, size=(2000, 16)) % 900
+    for weights in (None, np.full(2000, 2.5), rng.random(2000)):
+        tc, wc = count_documents(topics, tokens, 30, 900, weights)
+        w = None if weights is None else np.repeat(weights, 16)
+        dense = np.bincount((topics[:, None] * 900 + tokens).ravel(), w, 30 * 900)
+        np.testing.assert_allclose(wc.toarray().ravel(), dense, rtol=1e-12)
+        np.testing.assert_allclose(tc, np.bincount(topics, weights, 30), rtol=1e-12)
+        assert isinstance(wc, sp.csr_array) and wc.has_canonical_format
 
 
 def test_collect_equals_a_stable_sort_of_documents_by_visit_rank():
