@@ -99,13 +99,22 @@ class HumanPopulation:
             (cum < rng.random(n)[:, None] * cum[:, -1:]).sum(axis=1), cum.shape[1] - 1
         )
         topics = self.topics[authors, slot]
-        tokens = content.sample_real_words(topics, rng)
         assisted = rng.random(n) < self.assist[authors]
         n_model_words = int(round(self.config.assist_words * content.doc_length))
+        if n_model_words == 0:
+            assisted[:] = False
         ai_fraction = np.where(assisted, n_model_words / content.doc_length, 0.0)
-        if n_model_words:
+        # Real words are drawn only where no model writes them.
+        plain = np.flatnonzero(~assisted)
+        drafted = np.flatnonzero(assisted)
+        tokens = np.empty((n, content.doc_length), dtype=content.token_dtype)
+        tokens[plain] = content.sample_real_words(topics[plain], content.doc_length, rng)
+        if drafted.size:
+            tokens[drafted, n_model_words:] = content.sample_real_words(
+                topics[drafted], content.doc_length - n_model_words, rng
+            )
             for m, model in enumerate(models):
-                docs = np.flatnonzero(assisted & (self.assistant[authors] == m))
+                docs = drafted[self.assistant[authors[drafted]] == m]
                 if docs.size:
                     words = model.generator.sample_words(topics[docs], n_model_words, rng)
                     tokens[docs, :n_model_words] = words

@@ -40,6 +40,7 @@ class ContentSpace:
         self.n_topics = config.n_topics
         self.n_words = config.n_words
         self.doc_length = config.doc_length
+        self.token_dtype = np.uint16 if config.n_words <= 65536 else np.uint32
         if config.vocabulary == "wordfreq-en":
             self.words, base = wordfreq_base(config.n_words)
         else:
@@ -71,6 +72,8 @@ class ContentSpace:
         """Draw `n` real documents from p*: (topics, tokens)."""
         return self.reality.sample(n, self.doc_length, rng)
 
-    def sample_real_words(self, topics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Real (human) words for documents on the given topics."""
-        return self.reality.sample_words(topics, self.doc_length, rng)
+    def sample_real_words(
+        self, topics: np.ndarray, length: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """`length` real (human) words for each document on the given topics."""
+        return self.reality.sample_words(topics, length, rng)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 PROB_FLOOR = 1e-9
 N_BUCKETS = 1024  # value buckets of the nucleus: 16 per octave over 64 octaves
 DENSE_FILL = 0.5  # distributions at least this full get alias tables, sparser ones guide tables
+GUIDE_SLOTS = 4  # guide slots per entry of a guide table: fewer walking draws, 16 bytes more
 
 
 def _entry_rows(p: sp.csr_array) -> np.ndarray:
@@ -79,13 +80,13 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     if top_p >= 1.0 or p.nnz == 0:
         return p
     rows_n = p.shape[0]
-    rows = _entry_rows(p)
     values = p.data
-    # Sign, exponent and 4 mantissa bits order non-negative floats; bucket 0 holds the largest.
-    bits = (values.view(np.int64) >> 48).astype(np.int32)
-    key = bits.max() - bits
+    # The top 16 bits of a non-negative float64 (sign, exponent, 4 mantissa bits) order it:
+    # key = row · N_BUCKETS + bucket, where bucket 0 holds the largest values.
+    bits = values.view(np.uint16)[3::4]
+    key = np.subtract(bits.max(), bits, dtype=np.int32)
     np.minimum(key, N_BUCKETS - 1, out=key)
-    key += rows * N_BUCKETS
+    key += np.repeat(np.arange(0, rows_n * N_BUCKETS, N_BUCKETS, dtype=np.int32), np.diff(p.indptr))
     hist = np.bincount(key, weights=values, minlength=rows_n * N_BUCKETS)
     hist = hist.reshape(rows_n, N_BUCKETS)
     upto = np.cumsum(hist, axis=1)
@@ -93,29 +94,27 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     cut = (upto >= limit[:, None]).argmax(axis=1)
     every = np.arange(rows_n)
     above = upto[every, cut] - hist[every, cut]
-    cut_key = (every * N_BUCKETS + cut).astype(np.int32)[rows]
-    keep = key < cut_key
-    at = np.flatnonzero(key == cut_key)
-    at_rows, at_values = rows[at], values[at]
-    per_row = np.bincount(at_rows, minlength=rows_n)
+    cut_key = (every * N_BUCKETS + cut).astype(np.int32)
+    keep = key < np.repeat(cut_key, np.diff(p.indptr))
+    at = np.flatnonzero(key == np.repeat(cut_key, np.diff(p.indptr)))
+    at_values = values[at]
+    per_row = np.diff(np.searchsorted(at, p.indptr))
     first = np.cumsum(per_row) - per_row
     has = np.flatnonzero(per_row)
     low = np.zeros(rows_n)
     low[has] = np.minimum.reduceat(at_values, first[has])
-    tie = np.zeros(rows_n, dtype=bool)
+    tie = np.ones(rows_n, dtype=bool)
     tie[has] = low[has] == np.maximum.reduceat(at_values, first[has])
     # Equal values: entry k of the row has mass above + k·v before it.
-    take = np.ceil(np.divide(limit - above, low, out=np.zeros(rows_n), where=low > 0))
-    take[tie & (low <= 0)] = np.inf
-    keep_at = np.arange(at.size) - np.repeat(first, per_row) < take[at_rows]
-    mixed = np.flatnonzero(~tie[at_rows])
-    if mixed.size:
-        m_rows, m_values = at_rows[mixed], at_values[mixed]
-        order = np.lexsort((-m_values, m_rows))  # stable: ties stay in column order
-        m_rows, m_values = m_rows[order], m_values[order]
+    take = np.ceil(np.divide(limit - above, low, out=np.full(rows_n, np.inf), where=low > 0))
+    keep[at] = np.arange(at.size) - np.repeat(first, per_row) < np.repeat(take, per_row)
+    if not tie.all():  # rows whose boundary bucket holds several values: sort those entries
+        mixed = np.flatnonzero(np.repeat(~tie, per_row))
+        m_rows = np.repeat(every, per_row)[mixed]
+        order = np.lexsort((-at_values[mixed], m_rows))  # stable: ties stay in column order
+        m_rows, m_values = m_rows[order], at_values[mixed[order]]
         before = above[m_rows] + _exclusive_row_cumsum(m_rows, m_values)
-        keep_at[mixed[order]] = before < limit[m_rows]
-    keep[at] = keep_at
+        keep[at[mixed[order]]] = before < limit[m_rows]
     return _mask_entries(p, keep)
 
 
@@ -232,18 +231,19 @@ class AliasTable:
 class GuideTable:
     """Row-wise discrete distributions over each row's support, sampled by indexed search.
 
-    Row r owns entries `start[r] : start[r] + n[r]`. Each entry holds its column and the
-    upper edge of its interval on [0, n[r]), whose widths are the probabilities scaled by n[r].
-    A draw x = u·n[r] starts at the guide entry for floor(x), the first entry whose edge passes
-    it (Chen & Asau 1974), and walks on while its edge is ≤ x: on average fewer than one step.
-    Building is two passes over the support (a cumulative sum and a repeat), no sort.
+    Row r owns entries `start[r] : start[r] + n` and `slots[r]` = GUIDE_SLOTS·n guide slots.
+    Each entry holds its column and the upper edge of its interval on [0, slots[r]), whose
+    widths are the probabilities scaled by slots[r]. A draw x = u·slots[r] starts at the guide
+    slot floor(x), which names the first entry whose edge passes it (Chen & Asau 1974), and
+    walks on while the entry's edge is ≤ x: about one draw in ten takes a step. Building is a
+    cumulative sum and a repeat over the support, no sort.
     """
 
-    start: np.ndarray  # (rows,) int64: first entry of each row
-    n: np.ndarray  # (rows,) float64: entries per row
+    start: np.ndarray  # (rows,) int: first entry of each row
+    slots: np.ndarray  # (rows,) float64: guide slots of each row
     cols: np.ndarray  # (entries,) uint16/uint32: the column each entry draws
     edge: np.ndarray  # (entries,) float64: upper edge of each entry's interval in its row
-    guide: np.ndarray  # (entries,) int32: guide[start[r] + j] = first entry with edge > j
+    guide: np.ndarray  # (slots,) int32: guide[GUIDE_SLOTS·start[r] + j] = first entry, edge > j
     n_cols: int
 
     @classmethod
@@ -251,37 +251,37 @@ class GuideTable:
         """Tables for every row of a non-negative CSR matrix (empty rows cannot be sampled)."""
         n_cols = p.shape[1]
         indptr = p.indptr.astype(np.int64)
-        n_int = np.diff(indptr)
-        n = n_int.astype(np.float64)
+        n = np.diff(indptr)
+        slots = n * float(GUIDE_SLOTS)
         total = _row_sums(p)
-        scale = np.divide(n, total, out=np.zeros_like(n), where=total > 0)
-        width = p.data * np.repeat(scale, n_int)  # sums to n[r] within row r
+        scale = np.divide(slots, total, out=np.zeros_like(slots), where=total > 0)
+        width = p.data * np.repeat(scale, n)  # sums to slots[r] within row r
         # Row-local cumulative sums from one global pass: each row start subtracts the previous
         # row's nominal total, and the residual rounding is then removed per row.
-        nonempty = np.flatnonzero(n_int)
+        nonempty = np.flatnonzero(n)
         first, last = indptr[nonempty], indptr[nonempty + 1] - 1
         edge = width.copy()
-        edge[first[1:]] -= n[nonempty[:-1]]
+        edge[first[1:]] -= slots[nonempty[:-1]]
         np.cumsum(edge, out=edge)
-        edge -= np.repeat(edge[first] - width[first], n_int[nonempty])
-        np.minimum(edge, np.repeat(n, n_int), out=edge)
-        edge[last] = n[nonempty]
+        edge -= np.repeat(edge[first] - width[first], n[nonempty])
+        np.minimum(edge, np.repeat(slots, n), out=edge)
+        edge[last] = slots[nonempty]
         ceil = np.ceil(edge).astype(np.int64)  # ceil of a tiny negative rounding is 0
         below = np.empty_like(ceil)
         below[1:] = ceil[:-1]
         below[first] = 0
         guide = np.repeat(np.arange(edge.size, dtype=np.int32), ceil - below)
         dtype = np.uint16 if n_cols <= 65536 else np.uint32
-        return cls(indptr[:-1], n, p.indices.astype(dtype), edge, guide, n_cols)
+        start = indptr[:-1].astype(np.int32 if guide.size < 2**31 else np.int64)
+        return cls(start, slots, p.indices.astype(dtype), edge, guide, n_cols)
 
     def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
         """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
         rows = np.asarray(rows, dtype=np.int64)
-        n = self.n[rows][:, None]
         x = rng.random((rows.size, size))
-        x *= n
-        entry = np.minimum(x, n - 1).astype(np.int64)
-        entry += self.start[rows][:, None]
+        x *= self.slots[rows][:, None]
+        entry = x.astype(self.start.dtype)  # x < slots[r] for every u < 1: floor stays in row
+        entry += (self.start[rows] * GUIDE_SLOTS)[:, None]
         entry = self.guide[entry]
         flat_entry, flat_x = entry.ravel(), x.ravel()
         walk = np.flatnonzero(self.edge[flat_entry] <= flat_x)
@@ -292,12 +292,13 @@ class GuideTable:
 
     def implied(self) -> np.ndarray:
         """The distributions the tables sample from (rows, n_cols): for testing exactness."""
-        rows = np.repeat(np.arange(self.n.size), self.n.astype(np.int64))
+        n = (self.slots / GUIDE_SLOTS).astype(np.int64)
+        rows = np.repeat(np.arange(n.size), n)
         lower = np.empty_like(self.edge)
         lower[1:] = self.edge[:-1]
-        lower[self.start[self.n > 0]] = 0.0
-        out = np.zeros((self.n.size, self.n_cols))
-        np.add.at(out, (rows, self.cols.astype(np.int64)), (self.edge - lower) / self.n[rows])
+        lower[self.start[n > 0]] = 0.0
+        out = np.zeros((n.size, self.n_cols))
+        np.add.at(out, (rows, self.cols.astype(np.int64)), (self.edge - lower) / self.slots[rows])
         return out
 
 

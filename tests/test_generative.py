@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulation.generative import GuideTable, TopicWordModel, as_csr, count_documents, nucleus
+from simulation.generative import (
+    GUIDE_SLOTS,
+    GuideTable,
+    TopicWordModel,
+    as_csr,
+    count_documents,
+    nucleus,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -24,13 +31,15 @@ def test_guide_tables_reproduce_distribution_exactly(rows, n, seed, sparsity):
     p /= p.sum(axis=1, keepdims=True)
     table = GuideTable.build(as_csr(p))
     assert np.abs(table.implied() - p).max() < 1e-12
-    # Every row's guide covers its own entries only, and the edges rise to the row's size.
-    assert table.guide.size == table.edge.size == np.count_nonzero(p)
+    # Every row's guide covers its own entries only, and the edges rise to the row's slots.
+    assert table.edge.size == np.count_nonzero(p)
+    assert table.guide.size == GUIDE_SLOTS * table.edge.size
     for r in range(rows):
-        own = table.guide[table.start[r] : table.start[r] + int(table.n[r])]
-        assert np.all((own >= table.start[r]) & (own < table.start[r] + table.n[r]))
-        edges = table.edge[table.start[r] : table.start[r] + int(table.n[r])]
-        assert np.all(np.diff(edges) >= 0) and edges[-1] == table.n[r]
+        n = np.count_nonzero(p[r])
+        own = table.guide[GUIDE_SLOTS * table.start[r] : GUIDE_SLOTS * (table.start[r] + n)]
+        assert np.all((own >= table.start[r]) & (own < table.start[r] + n))
+        edges = table.edge[table.start[r] : table.start[r] + n]
+        assert np.all(np.diff(edges) >= 0) and edges[-1] == table.slots[r] == GUIDE_SLOTS * n
 
 
 def test_guide_sampling_frequencies_match_within_sampling_error():
