@@ -314,7 +314,7 @@ def sampler(p: sp.csr_array) -> AliasTable | GuideTable:
 def lookup(p: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Values p[rows[i], cols[i]] of a canonical CSR matrix (0 where nothing is stored)."""
     n_cols = p.shape[1]
-    keys = _entry_rows(p) * n_cols + p.indices
+    keys = _entry_rows(p).astype(np.int64) * n_cols + p.indices
     query = np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64)
     pos = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
     found = keys[pos] == query if keys.size else np.zeros(query.shape, dtype=bool)

@@ -1,19 +1,22 @@
-"""TopicWordModel and guide tables: exact sampling distributions, fit/sample/score semantics."""
+"""TopicWordModel, alias and guide tables: exact distributions, fit/sample/score semantics."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulation.generative import (
     GUIDE_SLOTS,
+    AliasTable,
     GuideTable,
     TopicWordModel,
     as_csr,
     count_documents,
     nucleus,
+    sampler,
 )
 
 
@@ -42,22 +45,42 @@ def test_guide_tables_reproduce_distribution_exactly(rows, n, seed, sparsity):
         assert np.all(np.diff(edges) >= 0) and edges[-1] == table.slots[r] == GUIDE_SLOTS * n
 
 
-def test_guide_sampling_frequencies_match_within_sampling_error():
+def build_table(kind: str, p: np.ndarray):
+    return AliasTable.build(p) if kind == "alias" else GuideTable.build(as_csr(p))
+
+
+@pytest.mark.parametrize("kind", ["alias", "guide"])
+def test_sampling_frequencies_match_within_sampling_error(kind):
     rng = np.random.default_rng(3)
     p = rng.dirichlet(np.ones(50), size=3)
-    table = GuideTable.build(as_csr(p))
-    draws = table.sample(np.array([0, 1, 2]), 200_000, rng)
-    for row in range(3):
-        freq = np.bincount(draws[row], minlength=50) / 200_000
+    p[1, ::3] = 0.0  # a sparse row
+    p /= p.sum(axis=1, keepdims=True)
+    draws = build_table(kind, p).sample(np.array([0, 1, 2, 1]), 200_000, rng)
+    assert draws.shape == (4, 200_000) and draws.dtype == np.uint16
+    for i, row in enumerate([0, 1, 2, 1]):
+        freq = np.bincount(draws[i], minlength=50) / 200_000
         se = np.sqrt(p[row] * (1 - p[row]) / 200_000)
         assert np.all(np.abs(freq - p[row]) < 5 * se + 1e-12)
 
 
-def test_zero_probability_words_are_never_sampled():
+@pytest.mark.parametrize("kind", ["alias", "guide"])
+def test_zero_probability_words_are_never_sampled(kind):
     p = np.array([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]])
-    draws = GuideTable.build(as_csr(p)).sample(np.array([0, 1]), 10_000, np.random.default_rng(0))
+    draws = build_table(kind, p).sample(np.array([0, 1]), 10_000, np.random.default_rng(0))
     assert set(np.unique(draws[0])) == {0, 2}
     assert set(np.unique(draws[1])) == {3}
+
+
+def test_dense_distributions_get_alias_tables_and_sparse_ones_guide_tables():
+    dense = np.full((3, 8), 1 / 8)
+    sparse = np.eye(8)[:3]
+    assert isinstance(sampler(as_csr(dense)), AliasTable)
+    assert isinstance(sampler(as_csr(sparse)), GuideTable)
+    reality = TopicWordModel(3, 8).fit_counts(np.ones(3), dense)
+    fitted = TopicWordModel(3, 8).fit_counts(np.ones(3), sparse * 5)
+    assert isinstance(reality._word_table, AliasTable)
+    assert isinstance(fitted._word_table, GuideTable)
+    assert isinstance(fitted.word_probs_, sp.csr_array) and fitted.word_probs_.nnz == 3
 
 
 def test_nucleus_keeps_smallest_top_set():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from simulation.generative import AliasTable, GuideTable, as_csr, count_documents, nucleus
+from simulation.generative import AliasTable, GuideTable, as_csr, count_documents, nucleus, top_k
 from simulation.model import WebEcosystem
 from tests.conftest import small_scenario
 
@@ -88,6 +88,17 @@ def test_nucleus_matches_stable_argsort_reference_including_ties():
     got = nucleus(as_csr(ties), 0.5).toarray()
     assert np.array_equal(got, stable_sort_nucleus(ties, 0.5))
     assert got[1].tolist() == [0.3, 0.0, 0.0, 0.0, 0.0, 0.3]
+
+
+def test_top_k_keeps_the_largest_entries_first_by_column_on_ties():
+    rng = np.random.default_rng(8)
+    p = count_like(rng, 30, 400)  # integer counts: many ties at the k-th value
+    for k in (1, 5, 40, 400):
+        got = top_k(as_csr(p), k).toarray()
+        order = np.argsort(-p, axis=1, kind="stable")[:, :k]
+        expected = np.zeros_like(p)
+        np.put_along_axis(expected, order, np.take_along_axis(p, order, axis=1), axis=1)
+        assert np.array_equal(got, expected)
 
 
 def test_count_documents_equals_dense_bincount():
