@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 PROB_FLOOR = 1e-9
-N_BUCKETS = 1024  # value buckets of the nucleus: 16 per octave over 64 octaves
+N_BUCKETS = 512  # value buckets of the nucleus: 16 per octave over 32 octaves, then one
 DENSE_FILL = 0.5  # distributions at least this full get alias tables, sparser ones guide tables
 GUIDE_SLOTS = 4  # guide slots per entry of a guide table: fewer walking draws, 16 bytes more
 
@@ -94,9 +94,9 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     cut = (upto >= limit[:, None]).argmax(axis=1)
     every = np.arange(rows_n)
     above = upto[every, cut] - hist[every, cut]
-    cut_key = (every * N_BUCKETS + cut).astype(np.int32)
-    keep = key < np.repeat(cut_key, np.diff(p.indptr))
-    at = np.flatnonzero(key == np.repeat(cut_key, np.diff(p.indptr)))
+    cut_key = np.repeat((every * N_BUCKETS + cut).astype(np.int32), np.diff(p.indptr))
+    keep = key < cut_key
+    at = np.flatnonzero(key == cut_key)
     at_values = values[at]
     per_row = np.diff(np.searchsorted(at, p.indptr))
     first = np.cumsum(per_row) - per_row
@@ -260,10 +260,10 @@ class GuideTable:
         # row's nominal total, and the residual rounding is then removed per row.
         nonempty = np.flatnonzero(n)
         first, last = indptr[nonempty], indptr[nonempty + 1] - 1
-        edge = width.copy()
-        edge[first[1:]] -= slots[nonempty[:-1]]
-        np.cumsum(edge, out=edge)
-        edge -= np.repeat(edge[first] - width[first], n[nonempty])
+        width_first = width[first]
+        width[first[1:]] -= slots[nonempty[:-1]]
+        edge = np.cumsum(width)
+        edge -= np.repeat(edge[first] - width_first, n[nonempty])
         np.minimum(edge, np.repeat(slots, n), out=edge)
         edge[last] = slots[nonempty]
         ceil = np.ceil(edge).astype(np.int64)  # ceil of a tiny negative rounding is 0
