@@ -85,7 +85,7 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     # key = row · N_BUCKETS + bucket, where bucket 0 holds the largest values.
     bits = values.view(np.uint16)[3::4]
     key = np.subtract(bits.max(), bits, dtype=np.int32)
-    np.minimum(key, N_BUCKETS - 1, out=key)
+    np.clip(key, 0, N_BUCKETS - 1, out=key)  # (0 only matters for a stray -0.0)
     key += np.repeat(np.arange(0, rows_n * N_BUCKETS, N_BUCKETS, dtype=np.int32), np.diff(p.indptr))
     hist = np.bincount(key, weights=values, minlength=rows_n * N_BUCKETS)
     hist = hist.reshape(rows_n, N_BUCKETS)
@@ -231,7 +231,7 @@ class AliasTable:
 class GuideTable:
     """Row-wise discrete distributions over each row's support, sampled by indexed search.
 
-    Row r owns entries `start[r] : start[r] + n` and `slots[r]` = GUIDE_SLOTS·n guide slots.
+    Row r owns its n_r entries from `start[r]` on, and `slots[r]` = GUIDE_SLOTS·n_r slots.
     Each entry holds its column and the upper edge of its interval on [0, slots[r]), whose
     widths are the probabilities scaled by slots[r]. A draw x = u·slots[r] starts at the guide
     slot floor(x), which names the first entry whose edge passes it (Chen & Asau 1974), and
@@ -304,7 +304,7 @@ class GuideTable:
 
 def sampler(p: sp.csr_array) -> AliasTable | GuideTable:
     """Alias tables for dense distributions (the fastest draws), guide tables for sparse ones
-    (built in two passes over the support, where an alias table costs a pass over every cell)."""
+    (built with a cumulative sum over the support, where an alias table needs every cell)."""
     rows, n = p.shape
     if p.nnz >= DENSE_FILL * rows * n:
         return AliasTable.build(p.toarray())
