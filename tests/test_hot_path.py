@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from simulation.generative import AliasTable, GuideTable, as_csr, count_documents, nucleus, top_k
+from simulation.generative import (
+    AliasTable,
+    GuideTable,
+    TopicWordModel,
+    as_csr,
+    count_documents,
+    nucleus,
+    top_k,
+)
 from simulation.model import WebEcosystem
 from tests.conftest import small_scenario
 
@@ -78,7 +86,13 @@ def test_nucleus_matches_stable_argsort_reference_including_ties():
     smooth = rng.dirichlet(np.full(700, 0.3), size=25)  # distinct values: sorted per bucket
     smooth[:, :50] = 1 / 700  # plus a block of ties
     smooth /= smooth.sum(axis=1, keepdims=True)
-    for q in (p, smooth, smooth**2.5 / (smooth**2.5).sum(axis=1, keepdims=True)):
+    # A model's training counts: documents sampled from a Zipf world, then counted.
+    world = TopicWordModel(60, 3000).fit_counts(
+        1 / np.arange(1, 61.0), np.exp(rng.standard_normal((60, 3000))) / np.arange(1, 3001)
+    )
+    _, counts = count_documents(*world.sample(20_000, 32, rng), 60, 3000)
+    pool = counts.toarray() / counts.toarray().sum(axis=1, keepdims=True)
+    for q in (p, pool, smooth, smooth**2.5 / (smooth**2.5).sum(axis=1, keepdims=True)):
         for top_p in (0.3, 0.9, 0.95, 0.999):
             got = nucleus(as_csr(q), top_p)
             assert np.array_equal(got.toarray(), stable_sort_nucleus(q, top_p))
