@@ -61,11 +61,19 @@ def normalise(p: sp.csr_array) -> sp.csr_array:
     return _csr(p.data * np.repeat(scale, np.diff(p.indptr)), p.indices, p.indptr, p.shape)
 
 
+def _runs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start index and length of every run of equal values in `a`."""
+    if a.size == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    first = np.flatnonzero(np.concatenate([[True], a[1:] != a[:-1]]))
+    return first, np.diff(np.append(first, a.size))
+
+
 def _exclusive_row_cumsum(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Sum of the earlier entries of the same row, for entries grouped by row."""
     total = np.cumsum(values)
-    first = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
-    total -= np.repeat(total[first] - values[first], np.diff(np.append(first, rows.size)))
+    first, length = _runs(rows)
+    total -= np.repeat(total[first] - values[first], length)
     return total - values
 
 
@@ -81,12 +89,13 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
         return p
     rows_n = p.shape[0]
     values = p.data
+    n_entries = np.diff(p.indptr)
     # The top 16 bits of a non-negative float64 (sign, exponent, 4 mantissa bits) order it:
     # key = row · N_BUCKETS + bucket, where bucket 0 holds the largest values.
     bits = values.view(np.uint16)[3::4]
     key = np.subtract(bits.max(), bits, dtype=np.int32)
     np.clip(key, 0, N_BUCKETS - 1, out=key)  # (0 only matters for a stray -0.0)
-    key += np.repeat(np.arange(0, rows_n * N_BUCKETS, N_BUCKETS, dtype=np.int32), np.diff(p.indptr))
+    key += np.repeat(np.arange(0, rows_n * N_BUCKETS, N_BUCKETS, dtype=np.int32), n_entries)
     hist = np.bincount(key, weights=values, minlength=rows_n * N_BUCKETS)
     hist = hist.reshape(rows_n, N_BUCKETS)
     upto = np.cumsum(hist, axis=1)
@@ -94,7 +103,7 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     cut = (upto >= limit[:, None]).argmax(axis=1)
     every = np.arange(rows_n)
     above = upto[every, cut] - hist[every, cut]
-    cut_key = np.repeat((every * N_BUCKETS + cut).astype(np.int32), np.diff(p.indptr))
+    cut_key = np.repeat((every * N_BUCKETS + cut).astype(np.int32), n_entries)
     keep = key < cut_key
     at = np.flatnonzero(key == cut_key)
     at_values = values[at]
@@ -459,11 +468,11 @@ def count_documents(
     else:
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
-    first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if keys.size else keys
+    first, length = _runs(keys)
     unique = keys[first]
     if uniform:
         scale = 1.0 if weights is None or len(weights) == 0 else float(weights[0])
-        values = np.diff(np.append(first, keys.size)).astype(np.float64) * scale
+        values = length.astype(np.float64) * scale
     else:
         word_w = np.repeat(np.asarray(weights, dtype=np.float64), tokens.shape[1])
         values = np.add.reduceat(word_w[order], first) if first.size else np.zeros(0)
