@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from analysis import plots, stats
 from analysis.load import DESIGN_COLUMNS, Results, load_results
-from simulation.runner import atomic_write_text
+from simulation.files import atomic_write_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OUTCOMES = {

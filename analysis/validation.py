@@ -18,15 +18,24 @@ from pathlib import Path
 import numpy as np
 
 from analysis import validation_theory as th
+from simulation import registry
 from simulation.content import zipf
+from simulation.files import atomic_write_bytes, atomic_write_text
 from simulation.model import WebEcosystem
 from simulation.policies import passed_human_share
-from simulation.runner import atomic_write_bytes, atomic_write_text, run_seed
+from simulation.runner import metric_frame
+from simulation.runner import simulate as run_simulation
 from simulation.scenario import Scenario, load
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios" / "validation"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SIGMAS = 4.0  # every statistical tolerance, in standard errors of the simulated mean
+SIGMAS = 4.0
+TRACED = (
+    registry.TOPIC_RICHNESS,
+    registry.TOPIC_HILL1,
+    registry.TOPIC_HILL2,
+    registry.TRAIN_SYNTHETIC_SHARE,
+)  # every statistical tolerance, in standard errors of the simulated mean
 
 # Reduced sizes for `--quick` and the test suite, per scenario file.
 QUICK: dict[str, list[str]] = {
@@ -75,28 +84,30 @@ class Trace:
 
 def _human_topics(model: WebEcosystem) -> np.ndarray:
     """Topic distribution of the documents the human population writes now."""
-    pop = model.population
+    pop = model.humans
     k = model.content.n_topics
     return np.bincount(pop.topics.ravel(), pop.weights.ravel(), minlength=k) / len(pop)
 
 
 def simulate(scenario: Scenario) -> Trace:
     """Run every replication of `scenario` and keep the quantities the theory speaks about."""
-    names = ("topic_richness", "topic_hill1", "topic_hill2", "train_synthetic_share")
+    names = [m.name for m in TRACED]
     reps, steps = scenario.replications, scenario.steps
-    metrics = {name: np.empty((reps, steps + 1)) for name in names}
     probs = np.empty((reps, steps + 1, scenario.content.n_topics))
     fresh, fresh_end = np.empty((2, reps, scenario.content.n_topics))
+    tables = []
     for rep in range(reps):
-        model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, rep))
-        fresh[rep] = _human_topics(model)
-        for t in range(steps + 1):
-            if t:
-                model.step()
-            for name in names:
-                metrics[name][rep, t] = model.latest[name]
-            probs[rep, t] = model.model_topic_probs().mean(axis=0)
+
+        def record(model: WebEcosystem, rep: int = rep) -> None:
+            if model.steps == 0:
+                fresh[rep] = _human_topics(model)
+            probs[rep, model.steps] = registry.observe(model).model_topic_probs.mean(axis=0)
+
+        model = run_simulation(scenario, replication=rep, on_step=record)
         fresh_end[rep] = _human_topics(model)
+        tables.append(metric_frame(model)[names].to_numpy())
+    stacked = np.stack(tables)  # (R, S + 1, metrics)
+    metrics = {name: stacked[:, :, i] for i, name in enumerate(names)}
     return Trace(scenario, metrics, probs, fresh, fresh_end)
 
 

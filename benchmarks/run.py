@@ -72,15 +72,16 @@ def load_scenario(size: str, overrides: list[str]):
 
 def time_simulator(size: str, overrides: list[str]) -> dict[str, float]:
     """Build the model and run every step; seconds for construction and for the steps."""
-    from simulation.model import WebEcosystem
+    from simulation.memory import keep_freed_memory
+    from simulation.runner import simulate
 
+    keep_freed_memory()
     scenario = load_scenario(size, overrides)
+    built = []  # when the model is built (the loop's step-0 callback)
     start = time.perf_counter()
-    model = WebEcosystem(scenario)
-    built = time.perf_counter()
-    for _ in range(scenario.steps):
-        model.step()
+    simulate(scenario, on_step=lambda model: built or built.append(time.perf_counter()))
     done = time.perf_counter()
+    built = built[0]
     steps_s = done - built
     docs = scenario.web.docs_per_step * scenario.steps
     agents = scenario.humans.count + 2 * scenario.models.count
@@ -153,14 +154,14 @@ def in_child(task: str, size: str, overrides: list[str]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def git_commit() -> str:
+def commit_label() -> str:
     """Short commit hash, marked `-dirty` when tracked files differ from it."""
+    from simulation.files import git_commit
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout
-
-    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else "")
+    git = git_commit(ROOT)
+    if git is None:
+        return "unknown"
+    return git["commit"][:7] + ("-dirty" if git["dirty"] else "")
 
 
 def benchmark_size(size: str, overrides: list[str], repeat: int) -> dict[str, float | str]:
@@ -192,7 +193,7 @@ def append_results(rows: list[dict], path: Path) -> None:
     A file written before a column was added is rewritten once with the current header.
     """
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    commit = git_commit()
+    commit = commit_label()
     path.parent.mkdir(parents=True, exist_ok=True)
     old: list[dict] = []
     if path.exists():

@@ -1,8 +1,8 @@
-"""Agents of the web ecosystem: HumanWriter, AIModel and WebCrawler.
+"""The AI agents of the web ecosystem: AIModel (a generative model and its content farms) and
+WebCrawler (collects and filters the web for one AIModel).
 
-Human writers are many, so their state lives in one `HumanPopulation` of numpy arrays and each
-`HumanWriter` is a thin Mesa agent viewing one row; a step is a few array operations, not one
-Python call per human. Models and crawlers are few and act as ordinary agents.
+They are few, so each is an ordinary Mesa agent acting with its own `rng` (Mesa's agent stream).
+The many human writers are one vectorised agent set, `simulation.humans.HumanPopulation`.
 """
 
 from __future__ import annotations
@@ -14,156 +14,19 @@ import numpy as np
 
 from simulation.corpus import Documents
 from simulation.generative import TopicWordModel
-from simulation.metrics import mean_cosine_similarity
 from simulation.policies import CrawlFilter, TrainingPool, TrainingStats
-from simulation.scenario import Crawlers, Humans, Models
+from simulation.scenario import Crawlers, Models
 
 if TYPE_CHECKING:
-    from simulation.content import ContentSpace
-    from simulation.corpus import Corpus
     from simulation.network import SiteNetwork
 
 
-class HumanPopulation:
-    """State of all human writers: sparse topic interests, assist share, site, assistant."""
-
-    def __init__(
-        self,
-        config: Humans,
-        content: ContentSpace,
-        sites: np.ndarray,
-        n_models: int,
-        rng: np.random.Generator,
-    ):
-        n, k = config.count, config.interests
-        self.config = config
-        self.n_topics = content.n_topics
-        # Interests are drawn from p*, so rare topics have few experts.
-        self.topics = rng.choice(content.n_topics, size=(n, k), p=content.topic_probs).astype(
-            np.int32
-        )
-        self.weights = rng.dirichlet(np.ones(k), size=n)
-        self.assist = np.full(n, config.ai_assist)
-        self.site = rng.choice(sites, size=n).astype(np.int32)
-        self.assistant = rng.integers(n_models, size=n).astype(np.int16)
-
-    def __len__(self) -> int:
-        return self.topics.shape[0]
-
-    def read_and_update(
-        self,
-        exposure: np.ndarray,
-        fading: np.ndarray,
-        corpus_topic_share: np.ndarray,
-        models: list[AIModel],
-        rng: np.random.Generator,
-    ) -> None:
-        """Copy model patterns in proportion to AI-shaped reading; forget fading topics.
-
-        `exposure` (per site) is the model-written share of what is read around each site;
-        `fading` (per topic) is how far the corpus has fallen below reality on each topic.
-        """
-        cfg = self.config
-        e = exposure[self.site]
-        self.assist += cfg.copy_rate * e * (1.0 - self.assist)
-        copying = rng.random(len(self)) < cfg.copy_rate * e
-        if copying.any():
-            # The weakest interest is replaced by a topic the assistant writes about, taken up
-            # with an average weight: the mixture moves toward the model's topic distribution.
-            weakest = np.argmin(self.weights, axis=1)
-            for m, model in enumerate(models):
-                who = np.flatnonzero(copying & (self.assistant == m))
-                if who.size:
-                    self.topics[who, weakest[who]] = model.generator.sample_topics(who.size, rng)
-            who = np.flatnonzero(copying)
-            self.weights[who, weakest[who]] = 1.0 / self.weights.shape[1]
-            self.weights[who] /= self.weights[who].sum(axis=1, keepdims=True)
-        forget = rng.random(self.topics.shape) < cfg.forget_rate * fading[self.topics]
-        n_forget = int(np.count_nonzero(forget))
-        if n_forget and corpus_topic_share.sum() > 0:
-            self.topics[forget] = rng.choice(self.n_topics, size=n_forget, p=corpus_topic_share)
-
-    def write(
-        self,
-        n: int,
-        step: int,
-        content: ContentSpace,
-        models: list[AIModel],
-        rng: np.random.Generator,
-    ) -> Documents:
-        """`n` human documents: random authors, topics from their interests, words from p*,
-        with a model writing `assist_words` of the words when the author drafts with AI."""
-        authors = rng.integers(len(self), size=n)
-        cum = np.cumsum(self.weights[authors], axis=1)
-        slot = np.minimum(
-            (cum < rng.random(n)[:, None] * cum[:, -1:]).sum(axis=1), cum.shape[1] - 1
-        )
-        topics = self.topics[authors, slot]
-        assisted = rng.random(n) < self.assist[authors]
-        n_model_words = int(round(self.config.assist_words * content.doc_length))
-        if n_model_words == 0:
-            assisted[:] = False
-        ai_fraction = np.where(assisted, n_model_words / content.doc_length, 0.0)
-        # Real words are drawn only where no model writes them.
-        plain = np.flatnonzero(~assisted)
-        drafted = np.flatnonzero(assisted)
-        tokens = np.empty((n, content.doc_length), dtype=content.token_dtype)
-        tokens[plain] = content.sample_real_words(topics[plain], content.doc_length, rng)
-        if drafted.size:
-            tokens[drafted, n_model_words:] = content.sample_real_words(
-                topics[drafted], content.doc_length - n_model_words, rng
-            )
-            for m, model in enumerate(models):
-                docs = drafted[self.assistant[authors[drafted]] == m]
-                if docs.size:
-                    words = model.generator.sample_words(topics[docs], n_model_words, rng)
-                    tokens[docs, :n_model_words] = words
-        return Documents(
-            topic=topics.astype(np.int32),
-            tokens=tokens,
-            site=self.site[authors],
-            author=authors.astype(np.int32),
-            model=np.full(n, -1, dtype=np.int16),
-            synthetic=np.zeros(n, dtype=bool),
-            ai_fraction=ai_fraction.astype(np.float32),
-            labeled=np.zeros(n, dtype=bool),
-            step=np.full(n, step, dtype=np.int32),
-        )
-
-    def homogenization(self) -> float:
-        """Mean pairwise cosine similarity of the humans' topic mixtures."""
-        return mean_cosine_similarity(self.topics, self.weights, self.n_topics)
-
-
-class HumanWriter(mesa.Agent):
-    """A human writer: a view on one row of the HumanPopulation arrays."""
-
-    def __init__(self, model: mesa.Model, population: HumanPopulation, index: int):
-        super().__init__(model)
-        self.population = population
-        self.index = index
-
-    @property
-    def assist(self) -> float:
-        """Share of documents this writer drafts with a model."""
-        return float(self.population.assist[self.index])
-
-    @property
-    def interests(self) -> dict[int, float]:
-        """Topic id → weight of this writer's interests (slots on the same topic add up)."""
-        row = self.index
-        mixture: dict[int, float] = {}
-        for t, w in zip(self.population.topics[row], self.population.weights[row], strict=True):
-            mixture[int(t)] = mixture.get(int(t), 0.0) + float(w)
-        return mixture
-
-    @property
-    def site(self) -> int:
-        return int(self.population.site[self.index])
-
-
 class AIModel(mesa.Agent):
-    """A generative model: publishes to its content farms, retrains on its crawler's data."""
+    """A generative model: publishes to its content farms, retrains on its crawler's data.
+
+    `index` is its position among the AI models (documents record it as `ai_author`, sites as
+    `farm_owner`); `generator` is the fitted `TopicWordModel` it samples from.
+    """
 
     def __init__(
         self,
@@ -173,10 +36,12 @@ class AIModel(mesa.Agent):
         n_topics: int,
         n_words: int,
         farms: np.ndarray,
+        label_rate: float,
     ):
         super().__init__(model)
         self.index = index
         self.farms = farms
+        self.label_rate = label_rate
         self.generator = TopicWordModel(
             n_topics,
             n_words,
@@ -188,24 +53,17 @@ class AIModel(mesa.Agent):
         self.pool = TrainingPool(
             config.regime, n_topics, n_words, window=config.window, budget=config.train_budget
         )
-        self.generation = 0
         self.train_synthetic_share = 0.0
         self.cross_entropy = float("nan")
 
-    def publish(self, n: int, step: int, label_rate: float, doc_length: int) -> Documents:
+    def publish(self, n: int, step: int, doc_length: int) -> Documents:
         """`n` synthetic documents on this model's farms; a share carries a provenance label."""
-        rng = self.model.rng
+        rng = self.rng
         topics, tokens = self.generator.sample(n, doc_length, rng)
-        return Documents(
-            topic=topics.astype(np.int32),
-            tokens=tokens,
-            site=rng.choice(self.farms, size=n).astype(np.int32),
-            author=np.full(n, -1, dtype=np.int32),
-            model=np.full(n, self.index, dtype=np.int16),
-            synthetic=np.ones(n, dtype=bool),
-            ai_fraction=np.ones(n, dtype=np.float32),
-            labeled=rng.random(n) < label_rate,
-            step=np.full(n, step, dtype=np.int32),
+        site = rng.choice(self.farms, size=n)
+        labeled = rng.random(n) < self.label_rate
+        return Documents.new(
+            topics, tokens, site, step, ai_author=self.index, ai_fraction=1.0, labeled=labeled
         )
 
     def retrain(self) -> None:
@@ -214,13 +72,20 @@ class AIModel(mesa.Agent):
         The cross-entropy on the world's held-out documents changes only here, so it is scored
         once per fit rather than once per step.
         """
-        stats: TrainingStats = self.pool.training_set(self.model.rng)
+        stats: TrainingStats = self.pool.training_set(self.rng)
         if stats.total_weight <= 0:
             return
         self.generator.fit_counts(stats.topic_counts, stats.word_counts)
-        self.cross_entropy = self.generator.score(self.model.test_topics, self.model.test_tokens)
+        world = self.model
+        self.cross_entropy = self.generator.cross_entropy(
+            world.held_out_topics, world.held_out_tokens
+        )
         self.train_synthetic_share = stats.synthetic_share
-        self.generation += 1
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the model has been fitted at least once (it can generate)."""
+        return hasattr(self.generator, "topic_probs_")
 
 
 class WebCrawler(mesa.Agent):
@@ -245,7 +110,7 @@ class WebCrawler(mesa.Agent):
 
     def visit_order(self) -> np.ndarray:
         """Sites in the order this crawl visits them."""
-        rng = self.model.rng
+        rng = self.rng
         net = self.network
         if self.config.strategy == "random":
             return rng.permutation(net.n_sites)
@@ -275,15 +140,16 @@ class WebCrawler(mesa.Agent):
             take[np.flatnonzero(doc_rank == full)[:left]] = True
         return candidates.take(take)
 
-    def crawl(self, corpus: Corpus, archive: Documents) -> None:
-        """Crawl (fresh documents since the last crawl, or the whole web), filter, hand over."""
-        step = self.model.steps
+    def crawl(self) -> None:
+        """Crawl (fresh documents since the last crawl, or the whole web), filter, and hand
+        what passes to the target model's training pool; the archive feeds the human reserve."""
+        step, corpus, archive = self.model.steps, self.model.corpus, self.model.archive
         first = 0 if self.config.scope == "all" else self.last_crawl + 1
         candidates = corpus.since(first if step > 0 else 0)
         self.last_crawl = step
         if candidates is None or len(candidates) == 0:
             return
         crawled = self.collect(candidates)
-        result = self.filter.apply(crawled, archive, self.model.rng)
+        result = self.filter.apply(crawled, archive, self.rng)
         self.flagged, self.synthetic = result.flagged, result.synthetic
         self.target.pool.add(result.kept, result.weights)

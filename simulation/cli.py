@@ -42,6 +42,14 @@ Overrides = Annotated[
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
+@app.callback()
+def main() -> None:
+    """Ouroboros: simulate model collapse on the open web."""
+    from simulation.memory import keep_freed_memory
+
+    keep_freed_memory()
+
+
 def fail(problems: list[str]) -> None:
     """Print one line per problem to stderr and exit with status 2."""
     for line in problems:

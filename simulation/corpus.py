@@ -19,11 +19,42 @@ class Documents:
     tokens: np.ndarray  # (n, L) uint16/uint32: word ids
     site: np.ndarray  # (n,) int32: site id
     author: np.ndarray  # (n,) int32: human index, or -1 for models and the archive
-    model: np.ndarray  # (n,) int16: model index that wrote it, or -1 for humans
-    synthetic: np.ndarray  # (n,) bool: ground truth, published by a model
+    ai_author: np.ndarray  # (n,) int16: index of the AI model that published it, or -1
+    synthetic: np.ndarray  # (n,) bool: ground truth, published by an AI model
     ai_fraction: np.ndarray  # (n,) float32: share of words that came from a model
     labeled: np.ndarray  # (n,) bool: carries a machine-readable provenance label
     step: np.ndarray  # (n,) int32: publication step
+
+    @classmethod
+    def new(
+        cls,
+        topic: np.ndarray,
+        tokens: np.ndarray,
+        site: np.ndarray,
+        step: int,
+        *,
+        author: np.ndarray | None = None,
+        ai_author: int = -1,
+        ai_fraction: np.ndarray | float = 0.0,
+        labeled: np.ndarray | None = None,
+    ) -> Documents:
+        """A batch published at `step`, with each column in its storage type.
+
+        Without `author` the documents have no human author (the archive, AI publications);
+        `ai_author` >= 0 marks them as published by that AI model, hence synthetic.
+        """
+        n = len(topic)
+        return cls(
+            topic=np.asarray(topic).astype(np.int32),
+            tokens=tokens,
+            site=np.asarray(site).astype(np.int32),
+            author=np.full(n, -1, dtype=np.int32) if author is None else author.astype(np.int32),
+            ai_author=np.full(n, ai_author, dtype=np.int16),
+            synthetic=np.full(n, ai_author >= 0),
+            ai_fraction=np.broadcast_to(ai_fraction, (n,)).astype(np.float32),
+            labeled=np.zeros(n, dtype=bool) if labeled is None else labeled,
+            step=np.full(n, step, dtype=np.int32),
+        )
 
     def __len__(self) -> int:
         return int(self.topic.shape[0])

@@ -1,65 +1,44 @@
-"""WebEcosystem: the Mesa model that wires content, network, agents, policies and metrics.
+"""WebEcosystem: the Mesa model. It wires content, network, agents and metrics; the agents act.
 
-Step order: humans read and update → humans and models publish → crawlers crawl and filter
-(at generation boundaries) → models retrain → metrics collected.
+Step order (docs/ODD.md, "Process overview"): humans read and update → humans and AI models
+publish → at a generation boundary, crawlers crawl and filter, then AI models retrain → metrics
+are collected.
 """
 
 from __future__ import annotations
 
-import ctypes
-
 import mesa
 import numpy as np
+from mesa.agentset import AbstractAgentSet
 
-from simulation import metrics as M
-from simulation.agents import AIModel, HumanPopulation, HumanWriter, WebCrawler
+from simulation import registry
+from simulation.agents import AIModel, WebCrawler
 from simulation.content import ContentSpace
 from simulation.corpus import Corpus, Documents
+from simulation.humans import HumanPopulation
 from simulation.network import SiteNetwork
 from simulation.policies import CrawlFilter
 from simulation.scenario import Scenario, ScenarioError
 
-METRIC_COLUMNS = (
-    "ai_share",
-    "topic_richness",
-    "topic_hill1",
-    "topic_hill2",
-    "word_hill1",
-    "tail_mass",
-    "tail_survival",
-    "js_divergence",
-    "hellinger",
-    "model_cross_entropy",
-    "synthetic_share",
-    "train_synthetic_share",
-    "detector_precision",
-    "detector_recall",
-    "human_ai_assist",
-    "human_homogenization",
-)
-TEST_DOCS = 500
-
-
-def keep_freed_memory() -> None:
-    """Let glibc reuse freed large blocks instead of returning them to the OS (Linux only).
-
-    Every model refit allocates K x V temporaries; fresh pages for each cost page faults that
-    were half of a medium run's time (see benchmarks/PROFILE.md). No effect on results.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return
-    mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: blocks up to 1 GiB come from the heap
-    mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap for reuse
+HELD_OUT_DOCS = 500
 
 
 def world_rng(scenario: Scenario) -> np.random.Generator:
-    """The stream that draws reality (p*) and the held-out test documents.
+    """The stream that draws reality (p*) and the held-out documents.
 
     It depends only on the root seed, so every replication and design point shares one world.
     """
     return np.random.default_rng(np.random.SeedSequence(scenario.seed))
+
+
+def publishing_quotas(
+    n_docs: int, ai_share: float, n_models: int, rng: np.random.Generator
+) -> tuple[int, np.ndarray]:
+    """How many of a step's `n_docs` new documents humans write, and how many each AI model
+    publishes: a binomial AI total at `ai_share`, split evenly in expectation over the models."""
+    n_ai = int(rng.binomial(n_docs, ai_share))
+    per_model = rng.multinomial(n_ai, np.full(n_models, 1 / n_models))
+    return n_docs - n_ai, per_model
 
 
 class WebEcosystem(mesa.Model):
@@ -69,26 +48,20 @@ class WebEcosystem(mesa.Model):
         if rng is None:  # as replication 0 of `ouroboros run`, not the world's own stream
             rng = np.random.SeedSequence(scenario.seed, spawn_key=(0, 0))
         super().__init__(rng=rng)
-        keep_freed_memory()
         self.config = scenario
         world = world_rng(scenario)
         self.content = ContentSpace(scenario.content, world)
-        self.test_topics, self.test_tokens = self.content.sample_real(TEST_DOCS, world)
+        # Real documents no model ever trains on: the models' cross-entropy is scored on them.
+        self.held_out_topics, self.held_out_tokens = self.content.sample_real(HELD_OUT_DOCS, world)
         self.is_tail = self.content.tail_topics(scenario.metrics.tail_fraction)
         self.network = SiteNetwork(scenario.web, scenario.models.count, self.rng)
         self.corpus = Corpus(self.network.n_sites)
         self.generation = 0
 
-        self.population = HumanPopulation(
-            scenario.humans,
-            self.content,
-            self.network.human_sites,
-            scenario.models.count,
-            self.rng,
+        HumanPopulation(
+            self, scenario.humans, self.content, self.network, n_assistants=scenario.models.count
         )
-        for i in range(len(self.population)):
-            HumanWriter(self, self.population, i)
-        self.ai_models = [
+        for m in range(scenario.models.count):
             AIModel(
                 self,
                 m,
@@ -96,23 +69,17 @@ class WebEcosystem(mesa.Model):
                 self.content.n_topics,
                 self.content.n_words,
                 self.network.farm_sites[m],
+                scenario.filtering.provenance.label_rate,
             )
-            for m in range(scenario.models.count)
-        ]
         crawl_filter = CrawlFilter(scenario.filtering, self.is_tail, self.network.is_human_site())
-        self.crawlers = [
-            WebCrawler(self, scenario.crawlers, self.network, crawl_filter, model)
-            for model in self.ai_models
-        ]
+        for ai in self.ai_models:
+            WebCrawler(self, scenario.crawlers, self.network, crawl_filter, ai)
 
         self.archive = self._make_archive()
         self.corpus.publish(self.archive, step=0)
-        for crawler in self.crawlers:
-            crawler.crawl(self.corpus, self.archive)
-        for model in self.ai_models:
-            model.retrain()
-            model.generation = 0
-        if not all(hasattr(m.generator, "topic_probs_") for m in self.ai_models):
+        self.crawlers.do("crawl")
+        self.ai_models.do("retrain")
+        if not all(ai.fitted for ai in self.ai_models):
             raise ScenarioError(
                 [
                     f"{scenario.name}: filtering removed every document of the first crawl of the "
@@ -120,132 +87,76 @@ class WebEcosystem(mesa.Model):
                     "filtering.detector.fpr or set filtering.protect_tail"
                 ]
             )
-
-        self.latest: dict[str, float] = {}
-        self.recent: Documents = self.archive
+        self.recent = self.archive
         self.datacollector = mesa.DataCollector(
-            model_reporters={
-                "generation": "generation",
-                **{name: (lambda m, key=name: m.latest[key]) for name in METRIC_COLUMNS},
-            }
+            model_reporters={"generation": "generation", **registry.reporters()}
         )
-        self._measure()
         self.datacollector.collect(self)
 
-    def _make_archive(self) -> Documents:
-        """The pre-AI web: `archive_docs` real documents spread over human sites."""
-        n = self.config.web.archive_docs
-        topics, tokens = self.content.sample_real(n, self.rng)
-        return Documents(
-            topic=topics.astype(np.int32),
-            tokens=tokens,
-            site=self.rng.choice(self.network.human_sites, size=n).astype(np.int32),
-            author=np.full(n, -1, dtype=np.int32),
-            model=np.full(n, -1, dtype=np.int16),
-            synthetic=np.zeros(n, dtype=bool),
-            ai_fraction=np.zeros(n, dtype=np.float32),
-            labeled=np.zeros(n, dtype=bool),
-            step=np.zeros(n, dtype=np.int32),
-        )
+    @property
+    def humans(self) -> HumanPopulation:
+        """The human writers (one vectorised agent set)."""
+        return self.agents_by_type[HumanPopulation][0]
+
+    @property
+    def ai_models(self) -> AbstractAgentSet:
+        """The AI models, in index order."""
+        return self.agents_by_type[AIModel]
+
+    @property
+    def crawlers(self) -> AbstractAgentSet:
+        """The web crawlers, one per AI model, in the models' order."""
+        return self.agents_by_type[WebCrawler]
 
     @property
     def ai_share(self) -> float:
         """AI share of the new documents scheduled for the current step."""
         return self.config.ai_share_at(max(self.steps, 1))
 
-    def step(self) -> None:
-        """One publishing round."""
-        cfg = self.config
-        t = self.steps
-        self._humans_read()
+    def _make_archive(self) -> Documents:
+        """The pre-AI web: `archive_docs` real documents spread over human sites."""
+        n = self.config.web.archive_docs
+        topics, tokens = self.content.sample_real(n, self.rng)
+        return Documents.new(topics, tokens, self.rng.choice(self.network.human_sites, size=n), 0)
 
-        n_docs = cfg.web.docs_per_step
-        n_ai = int(self.rng.binomial(n_docs, self.ai_share))
-        per_model = self.rng.multinomial(n_ai, np.full(cfg.models.count, 1 / cfg.models.count))
-        label_rate = cfg.filtering.provenance.label_rate
+    def step(self) -> None:
+        """One publishing round, in the ODD's order."""
+        cfg, t = self.config, self.steps
+        self.humans.read(self.corpus.since(t - cfg.humans.reading_window), self.ai_models)
+
+        n_human, per_model = publishing_quotas(
+            cfg.web.docs_per_step, self.ai_share, cfg.models.count, self.rng
+        )
+        length = cfg.content.doc_length
         batches = [
-            model.publish(int(k), t, label_rate, cfg.content.doc_length)
-            for model, k in zip(self.ai_models, per_model, strict=True)
+            ai.publish(int(k), t, length)
+            for ai, k in zip(self.ai_models, per_model, strict=True)
             if k > 0
         ]
-        batches.append(
-            self.population.write(n_docs - n_ai, t, self.content, self.ai_models, self.rng)
-        )
+        batches.append(self.humans.write(n_human, t, self.ai_models))
         self.corpus.publish(Documents.concat(batches), step=t)
 
         if t % cfg.models.retrain_every == 0:
-            for crawler in self.crawlers:
-                crawler.crawl(self.corpus, self.archive)
-            for model in self.ai_models:
-                model.retrain()
+            self.crawlers.do("crawl")
+            self.ai_models.do("retrain")
             self.generation += 1
 
         self.recent = self.corpus.since(t - cfg.metrics.window + 1)
-        if cfg.crawlers.scope == "fresh":
-            # Later steps read only the next metrics window and what the next crawl collects
-            # (the archive for the human reserve is kept apart), so older blocks can go.
-            next_crawl_from = min(c.last_crawl for c in self.crawlers) + 1
-            self.corpus.forget_before(min(t - cfg.metrics.window + 2, next_crawl_from))
-        self._measure()
+        self._forget_unreachable()
         self.datacollector.collect(self)
         if t >= cfg.steps:
             self.running = False
 
-    def _humans_read(self) -> None:
-        """Humans read the recent window around their sites and update."""
-        docs = self.recent
-        n_sites = self.network.n_sites
-        ai_words = np.bincount(docs.site, weights=docs.ai_fraction, minlength=n_sites)
-        n_read = np.bincount(docs.site, minlength=n_sites).astype(np.float64)
-        num, den = self.network.reading @ ai_words, self.network.reading @ n_read
-        exposure = np.divide(num, den, out=np.zeros(n_sites), where=den > 0)
-        share = self.corpus_topic_share
-        fading = np.clip(1.0 - share / self.content.topic_probs, 0.0, 1.0)
-        self.population.read_and_update(exposure, fading, share, self.ai_models, self.rng)
+    def _forget_unreachable(self) -> None:
+        """Under fresh crawls, drop corpus blocks that no later reader, metric or crawl reaches.
 
-    @property
-    def corpus_topic_share(self) -> np.ndarray:
-        """Topic distribution of the recent corpus window."""
-        counts = np.bincount(self.recent.topic, minlength=self.content.n_topics)
-        return counts / max(counts.sum(), 1)
-
-    def model_topic_probs(self) -> np.ndarray:
-        """(models, topics) sampling distributions of the models' topics."""
-        return np.stack([m.generator.topic_probs_ for m in self.ai_models])
-
-    def topic_distributions(self) -> dict[str, np.ndarray]:
-        """Reality, the recent corpus and the average model over topics (for rank-frequency)."""
-        return {
-            "reality": self.content.topic_probs,
-            "corpus": self.corpus_topic_share,
-            "models": self.model_topic_probs().mean(axis=0),
-        }
-
-    def _measure(self) -> None:
-        """Compute every metric of the step from counts into `self.latest`."""
-        docs, content = self.recent, self.content
-        topic_counts = np.bincount(docs.topic, minlength=content.n_topics)
-        word_counts = np.bincount(docs.tokens.ravel(), minlength=content.n_words)
-        flagged = np.concatenate([c.flagged for c in self.crawlers])
-        synthetic = np.concatenate([c.synthetic for c in self.crawlers])
-        precision, recall = M.precision_recall(flagged, synthetic)
-        self.latest = {
-            "ai_share": self.ai_share if self.steps > 0 else 0.0,
-            "topic_richness": M.hill_number(topic_counts, 0),
-            "topic_hill1": M.hill_number(topic_counts, 1),
-            "topic_hill2": M.hill_number(topic_counts, 2),
-            "word_hill1": M.hill_number(word_counts, 1),
-            "tail_mass": M.tail_mass(topic_counts, content.topic_probs, self.is_tail),
-            "tail_survival": M.tail_survival(self.model_topic_probs(), self.is_tail),
-            "js_divergence": M.js_divergence(topic_counts, content.topic_probs),
-            "hellinger": M.hellinger(topic_counts, content.topic_probs),
-            "model_cross_entropy": float(np.mean([m.cross_entropy for m in self.ai_models])),
-            "synthetic_share": float(docs.synthetic.mean()) if len(docs) else float("nan"),
-            "train_synthetic_share": float(
-                np.mean([m.train_synthetic_share for m in self.ai_models])
-            ),
-            "detector_precision": precision,
-            "detector_recall": recall,
-            "human_ai_assist": float(self.population.assist.mean()),
-            "human_homogenization": self.population.homogenization(),
-        }
+        Later steps read only the next reading and metrics windows and what the next crawl
+        collects (the archive for the human reserve is kept apart).
+        """
+        cfg, t = self.config, self.steps
+        if cfg.crawlers.scope != "fresh":
+            return
+        next_metrics_window = t - cfg.metrics.window + 2
+        next_reading_window = t - cfg.humans.reading_window + 1
+        next_crawl_from = min(c.last_crawl for c in self.crawlers) + 1
+        self.corpus.forget_before(min(next_metrics_window, next_reading_window, next_crawl_from))

@@ -35,9 +35,9 @@ class SiteNetwork:
         # Content farms: a random set of sites, dealt round-robin to the models.
         n_farms = max(n_models, round(config.farm_share * n))
         farms = rng.choice(n, size=n_farms, replace=False)
-        self.owner_model = np.full(n, -1, dtype=np.int16)
-        self.owner_model[farms] = np.arange(n_farms) % n_models
-        self.human_sites = np.flatnonzero(self.owner_model < 0)
+        self.farm_owner = np.full(n, -1, dtype=np.int16)
+        self.farm_owner[farms] = np.arange(n_farms) % n_models
+        self.human_sites = np.flatnonzero(self.farm_owner < 0)
         self.farm_sites = [farms[np.arange(n_farms) % n_models == m] for m in range(n_models)]
         # Reading: a site's own documents plus those of the sites it links to, equally weighted.
         reach = self.adjacency + sp.identity(n, format="csr")
@@ -49,4 +49,4 @@ class SiteNetwork:
 
     def is_human_site(self) -> np.ndarray:
         """Boolean mask of human-owned (verified) sites."""
-        return self.owner_model < 0
+        return self.farm_owner < 0

@@ -1,50 +1,36 @@
-"""Runs: seeding, executing one simulation, and writing run folders atomically.
+"""Running simulations: seeds, the one run loop, run outputs and run folders.
 
 A run is identified by (design_point, replication); its seed is
 `SeedSequence(scenario.seed, spawn_key=(design_point, replication))`, so results do not depend
-on which worker or executor ran it. `run_one` is a top-level function of plain data so that
-process pools and Dask can ship it.
+on which worker or executor ran it. `simulate` is the only loop that steps a model: runs,
+sweeps, validation and benchmarks all use it. `run_one` is a top-level function of plain data so
+that process pools and Dask can ship it. Writing to disk is `simulation.files`' job.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from simulation.model import METRIC_COLUMNS, WebEcosystem
+from simulation import registry
+from simulation.files import (
+    atomic_write_frame,
+    atomic_write_text,
+    manifest,
+    new_run_dir,
+    staged_dir,
+)
+from simulation.model import WebEcosystem
 from simulation.scenario import Scenario, dump_yaml
 
-PACKAGES = ("ouroboros", "mesa", "numpy", "scipy", "networkx", "pandas", "pyarrow", "pydantic")
-SUMMARY_METRICS = (
-    "topic_richness",
-    "topic_hill1",
-    "topic_hill2",
-    "word_hill1",
-    "tail_mass",
-    "tail_survival",
-    "js_divergence",
-    "hellinger",
-    "model_cross_entropy",
-    "synthetic_share",
-    "train_synthetic_share",
-    "human_ai_assist",
-    "human_homogenization",
-)
+OnStep = Callable[[WebEcosystem], None]
 
 
 @dataclass
@@ -63,8 +49,40 @@ def run_seed(seed: int, design_point: int, replication: int) -> np.random.SeedSe
     return np.random.SeedSequence(seed, spawn_key=(design_point, replication))
 
 
+def simulate(
+    scenario: Scenario,
+    design_point: int = 0,
+    replication: int = 0,
+    on_step: OnStep | None = None,
+) -> WebEcosystem:
+    """Build the model of one run and step it to the end.
+
+    `on_step(model)` is called after construction (step 0) and after every step.
+    """
+    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, design_point, replication))
+    if on_step is not None:
+        on_step(model)
+    while model.running and model.steps < scenario.steps:
+        model.step()
+        if on_step is not None:
+            on_step(model)
+    return model
+
+
+def metric_frame(model: WebEcosystem, run_id: int = 0, replication: int = 0) -> pd.DataFrame:
+    """The DataCollector's table: run_id, replication, step, generation, one column per metric."""
+    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
+    frame.insert(0, "replication", replication)
+    frame.insert(0, "run_id", run_id)
+    frame["generation"] = frame["generation"].astype(np.int64)
+    columns = list(registry.COLUMNS)
+    frame[columns] = frame[columns].astype(np.float64)
+    return frame
+
+
 def _distribution_rows(model: WebEcosystem, run_id: int, replication: int) -> pd.DataFrame:
-    dists = model.topic_distributions()
+    dists = registry.topic_distributions(model)
     n = model.content.n_topics
     return pd.DataFrame(
         {
@@ -89,145 +107,36 @@ def run_one(
     if not isinstance(scenario, Scenario):
         scenario = Scenario.model_validate(scenario)
     started = time.perf_counter()
-    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, design_point, replication))
-    dists = [_distribution_rows(model, run_id, replication)]
-    while model.running and model.steps < scenario.steps:
-        model.step()
-        if on_step is not None:
+    dists: list[pd.DataFrame] = []
+
+    def record(model: WebEcosystem) -> None:
+        if model.steps == 0:
+            dists.append(_distribution_rows(model, run_id, replication))
+        elif on_step is not None:
             on_step()
+
+    model = simulate(scenario, design_point, replication, on_step=record)
     dists.append(_distribution_rows(model, run_id, replication))
-    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
-    frame.insert(0, "replication", replication)
-    frame.insert(0, "run_id", run_id)
-    frame["generation"] = frame["generation"].astype(np.int64)
-    frame[list(METRIC_COLUMNS)] = frame[list(METRIC_COLUMNS)].astype(np.float64)
     return RunOutput(
         run_id=run_id,
         replication=replication,
-        metrics=frame,
+        metrics=metric_frame(model, run_id, replication),
         distributions=pd.concat(dists, ignore_index=True),
         seconds=time.perf_counter() - started,
     )
 
 
 def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the final value and the time average (steps ≥ 1) of each key metric."""
+    """Per run: the final value and the time average (steps ≥ 1) of each summarised metric."""
+    columns = [m.name for m in registry.SUMMARISED]
     ordered = metrics.sort_values(["run_id", "step"])
     groups = ordered.groupby("run_id", sort=True)
-    final = groups[list(SUMMARY_METRICS)].last().add_prefix("final_")
+    final = groups[columns].last().add_prefix("final_")
     later = ordered[ordered["step"] >= 1].groupby("run_id", sort=True)
-    mean = later[list(SUMMARY_METRICS)].mean().add_prefix("mean_")
+    mean = later[columns].mean().add_prefix("mean_")
     head = groups[["replication"]].first()
     head["steps"] = groups["step"].max()
     return head.join(final).join(mean).reset_index()
-
-
-# --- files -------------------------------------------------------------------------------
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: str | Path, path: Path, mode: int = 0o666) -> None:
-    """Give a staged temporary the permissions a normal file would have, and rename it."""
-    os.chmod(tmp, mode & ~_umask())
-    os.replace(tmp, path)
-
-
-@contextmanager
-def _staged_file(path: Path) -> Iterator[str]:
-    """A temporary beside `path`, renamed onto it if the block succeeds, removed if not."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def staged_dir(final_dir: Path) -> Iterator[Path]:
-    """A hidden sibling folder, renamed to `final_dir` if the block succeeds, removed if not:
-    a folder appears complete or not at all."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}."))
-    try:
-        yield staging
-        _publish(staging, final_dir, 0o777)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file and a rename: never half a file."""
-    with _staged_file(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as Parquet or CSV (by suffix), atomically."""
-    with _staged_file(path) as tmp:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-
-
-def git_commit() -> str | None:
-    """The source tree's git commit, if it is a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def manifest(scenario: Scenario, spawn_keys: list[list[int]], **extra: Any) -> dict[str, Any]:
-    """Provenance of a run folder: versions, commit, seeds, config hash, plus `extra`."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {
-        "scenario": scenario.name,
-        "config_hash": scenario.config_hash(),
-        "root_seed": scenario.seed,
-        "spawn_keys": spawn_keys,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "git_commit": git_commit(),
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        **extra,
-    }
-
-
-def new_run_dir(out_root: Path, name: str) -> Path:
-    """A fresh `<out_root>/<name>-<UTC timestamp>` path that does not exist yet."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    candidate = out_root / f"{name}-{stamp}"
-    n = 1
-    while candidate.exists():
-        n += 1
-        candidate = out_root / f"{name}-{stamp}-{n}"
-    return candidate
 
 
 def write_run_folder(

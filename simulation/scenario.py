@@ -85,6 +85,7 @@ class Humans(Strict):
     assist_words: Rate = 0.5
     copy_rate: Rate = 0.02
     forget_rate: Rate = 0.01
+    reading_window: Annotated[int, Field(ge=1, le=10_000)] = 1
 
 
 class Models(Strict):

@@ -24,16 +24,15 @@ import numpy as np
 import pandas as pd
 
 from simulation.designs import Design, build
-from simulation.runner import (
-    RunOutput,
+from simulation.memory import keep_freed_memory
+from simulation.files import (
     atomic_write_frame,
     atomic_write_text,
     manifest,
     new_run_dir,
-    run_one,
     staged_dir,
-    summarize,
 )
+from simulation.runner import RunOutput, run_one, summarize
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
 
 ExecutorKind = Literal["process", "dask"]
@@ -104,7 +103,9 @@ def open_executor(
     """A process pool, a Dask `LocalCluster`, or a client of an existing Dask scheduler."""
     if scheduler is None and kind == "process":
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=keep_freed_memory
+        ) as pool:
             yield pool
         return
     from dask.distributed import Client, LocalCluster

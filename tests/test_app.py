@@ -178,7 +178,7 @@ def test_model_written_share_is_one_on_farms_and_partial_on_human_sites(base):
     model = viz.VizEcosystem(small_scenario(humans={"ai_assist": 0.5}))
     model.step()
     share = viz.model_written_share(model)
-    farms = model.network.owner_model >= 0
+    farms = model.network.farm_owner >= 0
     posted = np.bincount(model.recent.site, minlength=model.network.n_sites) > 0
     assert np.all(share[farms & posted] == 1.0)
     human = share[~farms & posted]

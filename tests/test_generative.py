@@ -1,109 +1,73 @@
-"""TopicWordModel, alias and guide tables: exact distributions, fit/sample/score semantics."""
+"""TopicWordModel (simulation.generative.estimator): fit / sample / score / cross_entropy
+semantics and its scikit-learn conventions (parameters validated at fit, fitted attributes
+ending in "_", NotFittedError before fitting)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from simulation.generative import (
-    GUIDE_SLOTS,
+    PROB_FLOOR,
     AliasTable,
     GuideTable,
+    NotFittedError,
     TopicWordModel,
-    as_csr,
-    count_documents,
-    nucleus,
-    sampler,
+    check_is_fitted,
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    rows=st.integers(1, 6),
-    n=st.integers(1, 40),
-    seed=st.integers(0, 2**32 - 1),
-    sparsity=st.floats(0.0, 0.9),
-)
-def test_guide_tables_reproduce_distribution_exactly(rows, n, seed, sparsity):
-    rng = np.random.default_rng(seed)
-    p = rng.dirichlet(np.full(n, 0.5), size=rows) * (rng.random((rows, n)) >= sparsity)
-    p[:, 0] += 1e-3
-    p /= p.sum(axis=1, keepdims=True)
-    table = GuideTable.build(as_csr(p))
-    assert np.abs(table.implied() - p).max() < 1e-12
-    # Every row's guide covers its own entries only, and the edges rise to the row's slots.
-    assert table.edge.size == np.count_nonzero(p)
-    assert table.guide.size == GUIDE_SLOTS * table.edge.size
-    for r in range(rows):
-        n = np.count_nonzero(p[r])
-        own = table.guide[GUIDE_SLOTS * table.start[r] : GUIDE_SLOTS * (table.start[r] + n)]
-        assert np.all((own >= table.start[r]) & (own < table.start[r] + n))
-        edges = table.edge[table.start[r] : table.start[r] + n]
-        assert np.all(np.diff(edges) >= 0) and edges[-1] == table.slots[r] == GUIDE_SLOTS * n
-
-
-def build_table(kind: str, p: np.ndarray):
-    return AliasTable.build(p) if kind == "alias" else GuideTable.build(as_csr(p))
-
-
-@pytest.mark.parametrize("kind", ["alias", "guide"])
-def test_sampling_frequencies_match_within_sampling_error(kind):
-    rng = np.random.default_rng(3)
-    p = rng.dirichlet(np.ones(50), size=3)
-    p[1, ::3] = 0.0  # a sparse row
-    p /= p.sum(axis=1, keepdims=True)
-    draws = build_table(kind, p).sample(np.array([0, 1, 2, 1]), 200_000, rng)
-    assert draws.shape == (4, 200_000) and draws.dtype == np.uint16
-    for i, row in enumerate([0, 1, 2, 1]):
-        freq = np.bincount(draws[i], minlength=50) / 200_000
-        se = np.sqrt(p[row] * (1 - p[row]) / 200_000)
-        assert np.all(np.abs(freq - p[row]) < 5 * se + 1e-12)
-
-
-@pytest.mark.parametrize("kind", ["alias", "guide"])
-def test_zero_probability_words_are_never_sampled(kind):
-    p = np.array([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]])
-    draws = build_table(kind, p).sample(np.array([0, 1]), 10_000, np.random.default_rng(0))
-    assert set(np.unique(draws[0])) == {0, 2}
-    assert set(np.unique(draws[1])) == {3}
-
-
-def test_dense_distributions_get_alias_tables_and_sparse_ones_guide_tables():
-    dense = np.full((3, 8), 1 / 8)
-    sparse = np.eye(8)[:3]
-    assert isinstance(sampler(as_csr(dense)), AliasTable)
-    assert isinstance(sampler(as_csr(sparse)), GuideTable)
-    reality = TopicWordModel(3, 8).fit_counts(np.ones(3), dense)
-    fitted = TopicWordModel(3, 8).fit_counts(np.ones(3), sparse * 5)
-    assert isinstance(reality._word_table, AliasTable)
-    assert isinstance(fitted._word_table, GuideTable)
+def test_fitted_models_use_alias_tables_when_dense_and_guide_tables_when_sparse():
+    reality = TopicWordModel(3, 8).fit_counts(np.ones(3), np.full((3, 8), 1 / 8))
+    fitted = TopicWordModel(3, 8).fit_counts(np.ones(3), np.eye(8)[:3] * 5)
+    assert isinstance(reality.word_table_, AliasTable)
+    assert isinstance(fitted.word_table_, GuideTable)
     assert isinstance(fitted.word_probs_, sp.csr_array) and fitted.word_probs_.nnz == 3
 
 
-def test_nucleus_keeps_smallest_top_set():
-    p = np.array([[0.5, 0.3, 0.15, 0.05]])
-    assert nucleus(as_csr(p), 0.8).toarray().tolist() == [[0.5, 0.3, 0.0, 0.0]]
-    assert nucleus(as_csr(p), 0.81).toarray().tolist() == [[0.5, 0.3, 0.15, 0.0]]
-    assert nucleus(as_csr(p), 0.5).toarray().tolist() == [[0.5, 0.0, 0.0, 0.0]]
-    q = as_csr(p)
-    assert nucleus(q, 1.0) is q
-
-
-def test_fit_is_counting_and_score_is_cross_entropy():
+def test_fit_is_counting_and_score_is_log_likelihood():
     topics = np.array([0, 0, 1])
     tokens = np.array([[0, 1], [0, 0], [2, 2]])
     model = TopicWordModel(3, 3).fit(topics, tokens)
     np.testing.assert_allclose(model.topic_probs_, [2 / 3, 1 / 3, 0])
     np.testing.assert_allclose(model.word_probs_.toarray()[0], [3 / 4, 1 / 4, 0])
     np.testing.assert_allclose(model.word_probs_.toarray()[1], [0, 0, 1])
-    expected = -(np.log(2 / 3) + np.log(3 / 4) + np.log(1 / 4)) / 2
-    assert model.score(topics[:1], tokens[:1]) == pytest.approx(expected)
+    log_likelihood = (np.log(2 / 3) + np.log(3 / 4) + np.log(1 / 4)) / 2
+    assert model.score(topics[:1], tokens[:1]) == pytest.approx(log_likelihood)
+    assert model.cross_entropy(topics[:1], tokens[:1]) == pytest.approx(-log_likelihood)
     # A lost word costs -log(1e-9) ≈ 20.7 nats, not infinity.
-    lost = model.score(np.array([1]), np.array([[0, 2]]))
-    assert lost == pytest.approx((-np.log(1 / 3) - np.log(1e-9) - np.log(1.0)) / 2)
+    lost = model.cross_entropy(np.array([1]), np.array([[0, 2]]))
+    assert lost == pytest.approx((-np.log(1 / 3) - np.log(PROB_FLOOR) - np.log(1.0)) / 2)
+    assert model.score(np.array([1]), np.array([[0, 2]])) == -lost
+
+
+def test_cross_entropy_on_training_documents_is_minus_score_and_the_empirical_entropy():
+    topics = np.array([0, 0, 1])
+    tokens = np.array([[0, 1], [0, 0], [2, 2]])
+    model = TopicWordModel(3, 3).fit(topics, tokens)
+    ce = model.cross_entropy(topics, tokens)
+    assert ce == -model.score(topics, tokens)  # exactly: negation is exact
+    # Topic entropy 2·log(3/2) + log 3, word entropy 3·log(4/3) + log 4 (topic 1 costs 0),
+    # over 6 words.
+    entropy = (2 * np.log(3 / 2) + np.log(3) + 3 * np.log(4 / 3) + np.log(4)) / 6
+    assert ce == pytest.approx(entropy, rel=1e-14)
+    assert ce == pytest.approx(np.log(2), rel=1e-14)  # the logs of 3 cancel: 6·log 2 over 6
+    # The fitted model is the maximum-likelihood one: any other scores its data worse.
+    smooth = TopicWordModel(3, 3, smoothing=0.5).fit(topics, tokens)
+    assert smooth.score(topics, tokens) < model.score(topics, tokens)
+
+
+@pytest.mark.parametrize(("n_topics", "n_words", "length"), [(4, 8, 1), (5, 300, 16), (1, 7, 3)])
+def test_uniform_model_cross_entropy_is_log_k_over_length_plus_log_v(n_topics, n_words, length):
+    model = TopicWordModel(n_topics, n_words).fit_counts(
+        np.ones(n_topics), np.ones((n_topics, n_words))
+    )
+    rng = np.random.default_rng(n_words)
+    topics, tokens = model.sample(200, length, rng)
+    expected = np.log(n_topics) / length + np.log(n_words)
+    assert model.cross_entropy(topics, tokens) == pytest.approx(expected, rel=1e-12)
+    assert model.score(topics, tokens) == pytest.approx(-expected, rel=1e-12)
 
 
 def test_unseen_topic_uses_marginal_vocabulary():
@@ -137,23 +101,75 @@ def test_sample_then_refit_recovers_distribution():
     np.testing.assert_allclose(refit.topic_probs_, truth.topic_probs_, atol=0.01)
     np.testing.assert_allclose(refit.word_probs_.toarray(), truth.word_probs_.toarray(), atol=0.01)
     assert refit.score(topics, tokens) == pytest.approx(truth.score(topics, tokens), rel=0.01)
+    # Fitted to these very documents, the refit scores them at least as well as the truth.
+    assert refit.score(topics, tokens) >= truth.score(topics, tokens)
 
 
-def test_count_documents_conserves_counts_and_weights():
-    rng = np.random.default_rng(2)
-    topics = rng.integers(4, size=100)
-    tokens = rng.integers(7, size=(100, 5))
-    weights = rng.random(100)
-    tc, wc = count_documents(topics, tokens, 4, 7, weights)
-    assert tc.sum() == pytest.approx(weights.sum())
-    assert wc.sum() == pytest.approx(5 * weights.sum())
-    tc1, wc1 = count_documents(topics, tokens, 4, 7)
-    assert tc1.sum() == 100 and wc1.sum() == 500
+def test_constructor_only_stores_parameters():
+    model = TopicWordModel(3, 4, smoothing=-1, temperature=0, top_p=2, capacity=99)
+    assert (model.n_topics, model.n_words) == (3, 4)
+    assert (model.smoothing, model.temperature, model.top_p, model.capacity) == (-1, 0, 2, 99)
+    assert not [name for name in vars(model) if name.endswith("_")]
 
 
-def test_invalid_parameters_are_rejected():
-    for kwargs in ({"smoothing": -1}, {"temperature": 0}, {"top_p": 0}, {"capacity": 99}):
-        with pytest.raises(ValueError):
-            TopicWordModel(3, 4, **kwargs)
-    with pytest.raises(ValueError, match="empty"):
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((0, 4), {}, "n_topics and n_words must be positive"),
+        ((3, 0), {}, "n_topics and n_words must be positive"),
+        ((3, 4), {"smoothing": -1}, "need smoothing >= 0"),
+        ((3, 4), {"temperature": 0}, "temperature > 0"),
+        ((3, 4), {"top_p": 0}, "0 < top_p <= 1"),
+        ((3, 4), {"top_p": 1.5}, "0 < top_p <= 1"),
+        ((3, 4), {"capacity": 99}, "capacity must be between 1 and n_words"),
+        ((3, 4), {"capacity": 0}, "capacity must be between 1 and n_words"),
+    ],
+)
+def test_invalid_parameters_are_rejected_when_fitting(args, kwargs, message):
+    model = TopicWordModel(*args, **kwargs)  # constructing is fine
+    with pytest.raises(ValueError, match=message):
+        model.fit_counts(np.ones(3), np.ones((3, 4)))
+    with pytest.raises(ValueError, match=message):
+        model.fit(np.array([0, 1]), np.array([[0, 1], [2, 3]]))
+    with pytest.raises(NotFittedError):  # and a failed fit leaves the model unfitted
+        model.score(np.array([0]), np.array([[0]]))
+
+
+def test_empty_training_set_without_smoothing_is_rejected():
+    with pytest.raises(ValueError, match="empty training set"):
         TopicWordModel(3, 4).fit_counts(np.zeros(3), np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="count shapes"):
+        TopicWordModel(3, 4).fit_counts(np.ones(2), np.ones((2, 4)))
+
+
+def test_using_a_model_before_fitting_raises_not_fitted_error():
+    model = TopicWordModel(3, 4)
+    rng = np.random.default_rng(0)
+    topics, tokens = np.array([0]), np.array([[1, 2]])
+    calls = [
+        lambda: model.sample_topics(2, rng),
+        lambda: model.sample_words(topics, 2, rng),
+        lambda: model.sample(2, 2, rng),
+        lambda: model.score(topics, tokens),
+        lambda: model.cross_entropy(topics, tokens),
+    ]
+    for call in calls:
+        with pytest.raises(NotFittedError, match="TopicWordModel instance is not fitted"):
+            call()
+    # As scikit-learn's, it is both a ValueError and an AttributeError.
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    with pytest.raises(AttributeError):
+        model.score(topics, tokens)
+    model.fit_counts(np.ones(3), np.ones((3, 4)))
+    for call in calls:
+        call()
+
+
+def test_check_is_fitted_names_the_missing_attributes():
+    class Thing:
+        done_ = 1
+
+    check_is_fitted(Thing(), "done_")
+    check_is_fitted(Thing(), ["done_"])
+    with pytest.raises(NotFittedError, match=r"Thing instance is not fitted yet \(no a_, b_\)"):
+        check_is_fitted(Thing(), ("done_", "a_", "b_"))

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulation.agents import AIModel, HumanWriter, WebCrawler
-from simulation.model import METRIC_COLUMNS, WebEcosystem
+from simulation import registry
+from simulation.agents import AIModel, WebCrawler
+from simulation.humans import HumanPopulation
+from simulation.model import WebEcosystem
 from simulation.runner import run_one, run_seed
 from tests.conftest import small_scenario
 
@@ -30,13 +32,10 @@ def test_agents_counts_and_conservation():
     model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
     for _ in range(5):
         model.step()
-    writers = model.agents_by_type[HumanWriter]
-    assert len(writers) == scenario.humans.count
-    pop = model.population
-    for writer in writers:  # each agent is a view of its row of the arrays
-        assert writer.assist == pop.assist[writer.index] and writer.site == pop.site[writer.index]
-        assert sum(writer.interests.values()) == pytest.approx(1.0)
-        assert set(writer.interests) == set(pop.topics[writer.index].tolist())
+    (pop,) = model.agents_by_type[HumanPopulation]  # one vectorised agent set, a row a writer
+    assert pop is model.humans and len(pop) == scenario.humans.count
+    assert pop.topics.shape == pop.weights.shape == (scenario.humans.count, 3)
+    assert np.isin(pop.site, model.network.human_sites).all()
     assert len(model.agents_by_type[AIModel]) == scenario.models.count
     assert len(model.agents_by_type[WebCrawler]) == scenario.models.count
     expected = scenario.web.archive_docs + 5 * scenario.web.docs_per_step
@@ -44,17 +43,17 @@ def test_agents_counts_and_conservation():
     everything = model.corpus.since(0)
     assert len(everything) == expected
     assert np.array_equal(np.bincount(everything.site, minlength=60), model.corpus.docs_per_site)
-    assert (everything.synthetic == (everything.model >= 0)).all()
-    farms = model.network.owner_model[everything.site]
-    assert (farms[everything.synthetic] == everything.model[everything.synthetic]).all()
+    assert (everything.synthetic == (everything.ai_author >= 0)).all()
+    farms = model.network.farm_owner[everything.site]
+    assert (farms[everything.synthetic] == everything.ai_author[everything.synthetic]).all()
     assert (farms[~everything.synthetic] == -1).all()
-    np.testing.assert_allclose(model.population.weights.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.humans.weights.sum(axis=1), 1.0)
     for m in model.ai_models:
         assert m.generator.topic_probs_.sum() == pytest.approx(1.0)
         np.testing.assert_allclose(m.generator.word_probs_.sum(axis=1), 1.0)
     assert model.generation == 2 and model.steps == 5
     df = model.datacollector.get_model_vars_dataframe()
-    assert list(df.columns) == ["generation", *METRIC_COLUMNS] and len(df) == 6
+    assert list(df.columns) == ["generation", *registry.COLUMNS] and len(df) == 6
 
 
 def test_fresh_scope_forgets_unreachable_blocks_without_changing_results(monkeypatch):
@@ -88,7 +87,7 @@ def test_hill_numbers_ordered_every_step():
     assert (metrics["topic_hill1"] >= metrics["topic_hill2"]).all()
     # Precision/recall are undefined (NaN) until a crawl has seen synthetic documents.
     after_first_crawl = metrics[metrics["generation"] >= 1]
-    assert after_first_crawl[list(METRIC_COLUMNS)].notna().all().all()
+    assert after_first_crawl[list(registry.COLUMNS)].notna().all().all()
 
 
 def test_replications_differ_and_share_the_world():
@@ -177,11 +176,11 @@ def mean_after_run(measure, reps: int = 4, **sections) -> float:
 
 
 def tail_interest_share(model: WebEcosystem) -> float:
-    return model.is_tail[model.population.topics].mean()
+    return model.is_tail[model.humans.topics].mean()
 
 
 def model_tail_mass(model: WebEcosystem) -> float:
-    return model.model_topic_probs()[:, model.is_tail].sum(axis=1).mean()
+    return registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1).mean()
 
 
 def test_forgetting_drops_fading_tail_interests():
@@ -246,3 +245,23 @@ def test_crawl_respects_budget_and_scope():
     taken = np.bincount(crawled.site, minlength=60)[visited]
     available = np.bincount(fresh.site, minlength=60)[visited]
     assert (taken == available).sum() >= len(visited) - 1
+
+
+def test_a_model_pickled_mid_run_continues_to_the_same_metrics():
+    import pickle
+
+    scenario = small_scenario(steps=8)
+    straight = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    paused = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
+    for _ in range(3):
+        straight.step()
+        paused.step()
+    resumed = pickle.loads(pickle.dumps(paused))
+    for _ in range(5):
+        straight.step()
+        resumed.step()
+    pd.testing.assert_frame_equal(
+        resumed.datacollector.get_model_vars_dataframe(),
+        straight.datacollector.get_model_vars_dataframe(),
+    )
+    assert resumed.steps == 8 and resumed.generation == straight.generation == 4

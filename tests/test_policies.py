@@ -18,7 +18,7 @@ def docs(n, *, synthetic=0.5, topic=None, site=None, labeled=None, ai_fraction=N
         tokens=rng.integers(5, size=(n, 4)).astype(np.uint16),
         site=np.zeros(n, np.int32) if site is None else np.asarray(site, np.int32),
         author=np.full(n, -1, np.int32),
-        model=np.where(syn, 0, -1).astype(np.int16),
+        ai_author=np.where(syn, 0, -1).astype(np.int16),
         synthetic=syn,
         ai_fraction=(syn.astype(np.float32) if ai_fraction is None else ai_fraction),
         labeled=np.zeros(n, bool) if labeled is None else labeled,

@@ -1,0 +1,178 @@
+"""Sparse (CSR) distributions: building, normalising, truncating and counting them.
+
+Counts and distributions are scipy CSR matrices of shape (topics, words), so a fit costs
+O(support), not O(topics x words): that is what keeps refits cheap at web scale
+(benchmarks/PROFILE.md). Everything here is vectorised over rows; matrices are kept in
+canonical form (rows in order, sorted columns) so that later steps can skip re-checking it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+N_BUCKETS = 512  # value buckets of the nucleus: 16 per octave over 32 octaves, then one
+
+
+def _entry_rows(p: sp.csr_array) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(p.shape[0], dtype=np.int32), np.diff(p.indptr))
+
+
+def _row_sums(p: sp.csr_array) -> np.ndarray:
+    """Sum of every row of a CSR matrix (0 for an empty row)."""
+    return np.asarray(p.sum(axis=1), dtype=np.float64).reshape(p.shape[0])
+
+
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape) -> sp.csr_array:
+    """A CSR matrix from arrays already in canonical form (rows in order, sorted columns)."""
+    out = sp.csr_array((data, indices, indptr), shape=shape)
+    out.has_canonical_format = True
+    return out
+
+
+def _mask_entries(p: sp.csr_array, keep: np.ndarray) -> sp.csr_array:
+    """The entries of `p` where `keep` (one flag per stored entry) is true."""
+    kept = np.flatnonzero(keep)  # then `take`: much faster than boolean indexing
+    indptr = np.searchsorted(kept, p.indptr).astype(p.indptr.dtype)
+    return _csr(p.data.take(kept), p.indices.take(kept), indptr, p.shape)
+
+
+def as_csr(counts) -> sp.csr_array:
+    """Dense or sparse (rows, n) weights as a float64 CSR matrix in canonical form."""
+    if sp.issparse(counts):
+        out = sp.csr_array(counts, dtype=np.float64)
+        out.sum_duplicates()
+        return out
+    return sp.csr_array(np.atleast_2d(np.asarray(counts, dtype=np.float64)))
+
+
+def normalise(p: sp.csr_array) -> sp.csr_array:
+    """Scale every non-empty row to sum to one."""
+    total = _row_sums(p)
+    scale = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+    return _csr(p.data * np.repeat(scale, np.diff(p.indptr)), p.indices, p.indptr, p.shape)
+
+
+def _runs(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start index and length of every run of equal values in `a`."""
+    if a.size == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    first = np.flatnonzero(np.concatenate([[True], a[1:] != a[:-1]]))
+    return first, np.diff(np.append(first, a.size))
+
+
+def _exclusive_row_cumsum(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Sum of the earlier entries of the same row, for entries grouped by row."""
+    total = np.cumsum(values)
+    first, length = _runs(rows)
+    total -= np.repeat(total[first] - values[first], length)
+    return total - values
+
+
+def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
+    """Keep, per row, the smallest set of largest entries whose mass reaches `top_p`.
+
+    Ties at the cutoff keep the first entries by column, as a stable descending sort would.
+    Rather than sorting every row, a histogram of the mass per (row, value bucket) finds the
+    bucket holding each row's cutoff; only that bucket's entries are resolved exactly: by a
+    rank when they share one value (the usual case for counts), else by sorting them.
+    """
+    if top_p >= 1.0 or p.nnz == 0:
+        return p
+    rows_n = p.shape[0]
+    values = p.data
+    n_entries = np.diff(p.indptr)
+    # The top 16 bits of a non-negative float64 (sign, exponent, 4 mantissa bits) order it:
+    # key = row · N_BUCKETS + bucket, where bucket 0 holds the largest values.
+    bits = values.view(np.uint16)[3::4]
+    key = np.subtract(bits.max(), bits, dtype=np.int32)
+    np.clip(key, 0, N_BUCKETS - 1, out=key)  # (0 only matters for a stray -0.0)
+    key += np.repeat(np.arange(0, rows_n * N_BUCKETS, N_BUCKETS, dtype=np.int32), n_entries)
+    hist = np.bincount(key, weights=values, minlength=rows_n * N_BUCKETS)
+    hist = hist.reshape(rows_n, N_BUCKETS)
+    upto = np.cumsum(hist, axis=1)
+    limit = top_p * upto[:, -1] - 1e-12
+    cut = (upto >= limit[:, None]).argmax(axis=1)
+    every = np.arange(rows_n)
+    above = upto[every, cut] - hist[every, cut]
+    cut_key = np.repeat((every * N_BUCKETS + cut).astype(np.int32), n_entries)
+    keep = key < cut_key
+    at = np.flatnonzero(key == cut_key)
+    at_values = values[at]
+    per_row = np.diff(np.searchsorted(at, p.indptr))
+    first = np.cumsum(per_row) - per_row
+    has = np.flatnonzero(per_row)
+    low = np.zeros(rows_n)
+    low[has] = np.minimum.reduceat(at_values, first[has])
+    tie = np.ones(rows_n, dtype=bool)
+    tie[has] = low[has] == np.maximum.reduceat(at_values, first[has])
+    # Equal values: entry k of the row has mass above + k·v before it.
+    take = np.ceil(np.divide(limit - above, low, out=np.full(rows_n, np.inf), where=low > 0))
+    stop = first + np.minimum(take, per_row).astype(np.int64)  # where each row's kept run ends
+    keep[at] = np.arange(at.size) < np.repeat(stop, per_row)
+    if not tie.all():  # rows whose boundary bucket holds several values: sort those entries
+        mixed = np.flatnonzero(np.repeat(~tie, per_row))
+        m_rows = np.repeat(every, per_row)[mixed]
+        order = np.lexsort((-at_values[mixed], m_rows))  # stable: ties stay in column order
+        m_rows, m_values = m_rows[order], at_values[mixed[order]]
+        before = above[m_rows] + _exclusive_row_cumsum(m_rows, m_values)
+        keep[at[mixed[order]]] = before < limit[m_rows]
+    return _mask_entries(p, keep)
+
+
+def top_k(p: sp.csr_array, k: int) -> sp.csr_array:
+    """Keep the `k` largest entries of each row (ties: the first by column)."""
+    rows = _entry_rows(p)
+    order = np.lexsort((-p.data, rows))
+    rank = np.arange(rows.size) - np.repeat(p.indptr[:-1], np.diff(p.indptr))
+    keep = np.empty(rows.size, dtype=bool)
+    keep[order] = rank < k
+    return _mask_entries(p, keep)
+
+
+def lookup(p: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values p[rows[i], cols[i]] of a canonical CSR matrix (0 where nothing is stored)."""
+    n_cols = p.shape[1]
+    keys = _entry_rows(p).astype(np.int64) * n_cols + p.indices
+    query = np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
+    found = keys[pos] == query if keys.size else np.zeros(query.shape, dtype=bool)
+    return np.where(found, p.data[pos] if keys.size else 0.0, 0.0)
+
+
+def count_documents(
+    topics: np.ndarray,
+    tokens: np.ndarray,
+    n_topics: int,
+    n_words: int,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, sp.csr_array]:
+    """Sufficient statistics of documents: weighted documents per topic (K,) and words per
+    topic (a K x V CSR matrix), counted by sorting the (topic, word) keys."""
+    topics = np.asarray(topics, dtype=np.int64)
+    tokens = np.asarray(tokens)
+    topic_counts = np.bincount(topics, weights=weights, minlength=n_topics).astype(np.float64)
+    key_type = np.int32 if n_topics * n_words < 2**31 else np.int64
+    keys = (topics.astype(key_type)[:, None] * n_words + tokens.astype(key_type)).ravel()
+    uniform = weights is None or len(weights) == 0 or bool(np.all(weights == weights[0]))
+    if uniform:
+        keys = np.sort(keys)
+    else:
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+    first, length = _runs(keys)
+    unique = keys[first]
+    if uniform:
+        scale = 1.0 if weights is None or len(weights) == 0 else float(weights[0])
+        values = length.astype(np.float64) * scale
+    else:
+        word_w = np.repeat(np.asarray(weights, dtype=np.float64), tokens.shape[1])
+        values = np.add.reduceat(word_w[order], first) if first.size else np.zeros(0)
+    if not np.all(values):  # documents of weight zero add nothing
+        unique, values = unique[values != 0], values[values != 0]
+    rows = unique // n_words
+    index = np.int32 if unique.size < 2**31 else np.int64
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_topics))])
+    columns = (unique - rows * n_words).astype(np.int32)
+    return topic_counts, _csr(values, columns, indptr.astype(index), (n_topics, n_words))

@@ -1,0 +1,355 @@
+"""The metric registry: every metric column of Ouroboros, declared once.
+
+A `Metric` holds what each consumer needs: the column name, a function of the model state,
+label and unit, direction (is a higher value more diverse?), which views show it and a one-line
+definition. The DataCollector's reporters, the run summaries, the CLI table, the policy report,
+the browser view, validation and the ODD's metric table all read `METRICS`; adding a metric is
+one declaration here (docs/ARCHITECTURE.md has the recipe). The column names are written in
+this module only: other modules refer to a metric by its constant (`TOPIC_HILL1.name`) or by
+the views that show it (`shown_in("fan")`).
+
+Metrics are computed from counts that `observe` gathers once per step: a vectorised pass over
+the documents of the metrics window, never a Python loop over documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from simulation import metrics as M
+
+if TYPE_CHECKING:
+    from simulation.model import WebEcosystem
+
+View = Literal["cli", "outcome", "fan", "risk", "viz_diversity", "viz_shares"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The counts every metric of one step reads, gathered once per step."""
+
+    step: int
+    topic_counts: np.ndarray  # (K,) documents per topic in the metrics window
+    word_counts: np.ndarray  # (V,) words in the metrics window
+    model_topic_probs: np.ndarray  # (models, K) the models' topic distributions
+    detector_precision: float
+    detector_recall: float
+
+
+def observe(model: WebEcosystem) -> Observation:
+    """This step's `Observation` of `model`, computed on first use and kept until the next step."""
+    cached: Observation | None = getattr(model, "_observation", None)
+    if cached is not None and cached.step == model.steps:
+        return cached
+    docs, content = model.recent, model.content
+    crawlers = model.crawlers
+    flagged = np.concatenate([c.flagged for c in crawlers])
+    synthetic = np.concatenate([c.synthetic for c in crawlers])
+    precision, recall = M.precision_recall(flagged, synthetic)
+    observation = Observation(
+        step=model.steps,
+        topic_counts=np.bincount(docs.topic, minlength=content.n_topics),
+        word_counts=np.bincount(docs.tokens.ravel(), minlength=content.n_words),
+        model_topic_probs=model_topic_probs(model),
+        detector_precision=precision,
+        detector_recall=recall,
+    )
+    model._observation = observation
+    return observation
+
+
+def model_topic_probs(model: WebEcosystem) -> np.ndarray:
+    """(models, topics): the topic distribution each AI model samples from."""
+    return np.stack([ai.generator.topic_probs_ for ai in model.ai_models])
+
+
+def topic_distributions(model: WebEcosystem) -> dict[str, np.ndarray]:
+    """Topic shares of reality, the metrics window of the corpus and the average model."""
+    counts = observe(model).topic_counts
+    return {
+        "reality": model.content.topic_probs,
+        "corpus": counts / max(counts.sum(), 1),
+        "models": observe(model).model_topic_probs.mean(axis=0),
+    }
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric column: how it is computed, read and shown.
+
+    `higher_is_diverse` is True where a higher value means a more diverse, less collapsed web,
+    False where it means less, and None where the metric has no such direction (a share, a
+    detector rate). `summarised` metrics get `final_` and `mean_` columns in summary.csv.
+    `views` lists where the metric is shown: `cli` (the table `ouroboros run` prints),
+    `outcome` (the report's policies × outcomes table), `fan` (the report's fan charts), `risk`
+    (risk probabilities and tipping points, relative to the pre-AI value), `viz_diversity` and
+    `viz_shares` (the browser view's two time-series panels). `compute` is a module-level
+    function of the model returning a float, so a model holding it as a reporter pickles.
+    """
+
+    name: str
+    label: str
+    unit: str
+    definition: str
+    compute: Callable[[WebEcosystem], float]
+    higher_is_diverse: bool | None = None
+    summarised: bool = True
+    views: tuple[View, ...] = ()
+
+    @property
+    def title(self) -> str:
+        """Label with unit, for axes and table headers."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+def _ai_share(model: WebEcosystem) -> float:
+    return float(model.ai_share) if model.steps > 0 else 0.0
+
+
+def _topic_richness(model: WebEcosystem) -> float:
+    return M.hill_number(observe(model).topic_counts, 0)
+
+
+def _topic_hill1(model: WebEcosystem) -> float:
+    return M.hill_number(observe(model).topic_counts, 1)
+
+
+def _topic_hill2(model: WebEcosystem) -> float:
+    return M.hill_number(observe(model).topic_counts, 2)
+
+
+def _word_hill1(model: WebEcosystem) -> float:
+    return M.hill_number(observe(model).word_counts, 1)
+
+
+def _tail_mass(model: WebEcosystem) -> float:
+    return M.tail_mass(observe(model).topic_counts, model.content.topic_probs, model.is_tail)
+
+
+def _tail_survival(model: WebEcosystem) -> float:
+    return M.tail_survival(observe(model).model_topic_probs, model.is_tail)
+
+
+def _js_divergence(model: WebEcosystem) -> float:
+    return M.js_divergence(observe(model).topic_counts, model.content.topic_probs)
+
+
+def _hellinger(model: WebEcosystem) -> float:
+    return M.hellinger(observe(model).topic_counts, model.content.topic_probs)
+
+
+def _cross_entropy(model: WebEcosystem) -> float:
+    return float(np.mean([ai.cross_entropy for ai in model.ai_models]))
+
+
+def _synthetic_share(model: WebEcosystem) -> float:
+    docs = model.recent
+    return float(docs.synthetic.mean()) if len(docs) else float("nan")
+
+
+def _train_synthetic_share(model: WebEcosystem) -> float:
+    return float(np.mean([ai.train_synthetic_share for ai in model.ai_models]))
+
+
+def _precision(model: WebEcosystem) -> float:
+    return observe(model).detector_precision
+
+
+def _recall(model: WebEcosystem) -> float:
+    return observe(model).detector_recall
+
+
+def _assist(model: WebEcosystem) -> float:
+    return float(model.humans.assist.mean())
+
+
+def _homogenization(model: WebEcosystem) -> float:
+    return model.humans.homogenization()
+
+
+AI_SHARE = Metric(
+    "ai_share",
+    "AI share",
+    "share of new documents",
+    "the AI share of new documents scheduled for the step (0 at step 0)",
+    _ai_share,
+    summarised=False,
+)
+TOPIC_RICHNESS = Metric(
+    "topic_richness",
+    "Topics present (Hill-0)",
+    "topics",
+    "number of topics with at least one document in the metrics window",
+    _topic_richness,
+    higher_is_diverse=True,
+    views=("cli", "outcome", "viz_diversity"),
+)
+TOPIC_HILL1 = Metric(
+    "topic_hill1",
+    "Topic diversity (Hill-1)",
+    "effective topics",
+    "exp of the Shannon entropy of the window's topic distribution",
+    _topic_hill1,
+    higher_is_diverse=True,
+    views=("cli", "outcome", "fan", "risk", "viz_diversity"),
+)
+TOPIC_HILL2 = Metric(
+    "topic_hill2",
+    "Topic diversity (Hill-2)",
+    "effective topics",
+    "inverse Simpson index 1 / Σ p² of the window's topic distribution",
+    _topic_hill2,
+    higher_is_diverse=True,
+    views=("cli", "viz_diversity"),
+)
+WORD_HILL1 = Metric(
+    "word_hill1",
+    "Word diversity (Hill-1)",
+    "effective words",
+    "exp of the Shannon entropy of the window's word distribution",
+    _word_hill1,
+    higher_is_diverse=True,
+)
+TAIL_MASS = Metric(
+    "tail_mass",
+    "Tail mass",
+    "× reality's tail share",
+    "share of window documents on tail topics divided by p*'s tail share (1 = as in reality)",
+    _tail_mass,
+    higher_is_diverse=True,
+    views=("cli",),
+)
+TAIL_SURVIVAL = Metric(
+    "tail_survival",
+    "Tail survival",
+    "share of tail topics",
+    "share of tail topics to which the average model gives probability above 1e-9",
+    _tail_survival,
+    higher_is_diverse=True,
+    views=("cli", "outcome", "fan", "risk", "viz_shares"),
+)
+JS_DIVERGENCE = Metric(
+    "js_divergence",
+    "JS divergence from reality",
+    "bits",
+    "Jensen–Shannon divergence of the window's topic distribution from p*",
+    _js_divergence,
+    higher_is_diverse=False,
+    views=("cli", "outcome", "fan"),
+)
+HELLINGER = Metric(
+    "hellinger",
+    "Hellinger distance from reality",
+    "",
+    "Hellinger distance of the window's topic distribution from p*",
+    _hellinger,
+    higher_is_diverse=False,
+)
+MODEL_CROSS_ENTROPY = Metric(
+    "model_cross_entropy",
+    "Model cross-entropy",
+    "nats/word",
+    "mean cross-entropy of the models on held-out real documents (probabilities floored at 1e-9)",
+    _cross_entropy,
+    higher_is_diverse=False,
+    views=("cli", "outcome"),
+)
+SYNTHETIC_SHARE = Metric(
+    "synthetic_share",
+    "Synthetic share of the corpus",
+    "share of documents",
+    "share of the window's documents published by a model",
+    _synthetic_share,
+    views=("cli", "outcome", "fan", "viz_shares"),
+)
+TRAIN_SYNTHETIC_SHARE = Metric(
+    "train_synthetic_share",
+    "Synthetic share of training data",
+    "share of weight",
+    "mean over models of the synthetic share of the weight of their last training set",
+    _train_synthetic_share,
+    views=("cli", "outcome", "viz_shares"),
+)
+DETECTOR_PRECISION = Metric(
+    "detector_precision",
+    "Detector precision",
+    "",
+    "share of flagged documents in the last crawls that are synthetic",
+    _precision,
+    summarised=False,
+)
+DETECTOR_RECALL = Metric(
+    "detector_recall",
+    "Detector recall",
+    "",
+    "share of synthetic documents in the last crawls that the detector flagged",
+    _recall,
+    summarised=False,
+)
+HUMAN_AI_ASSIST = Metric(
+    "human_ai_assist",
+    "Human AI assistance",
+    "share of documents",
+    "mean probability that a human drafts a document with a model",
+    _assist,
+    views=("cli",),
+)
+HUMAN_HOMOGENIZATION = Metric(
+    "human_homogenization",
+    "Human homogenisation",
+    "cosine similarity",
+    "mean pairwise cosine similarity of the humans' topic mixtures",
+    _homogenization,
+    higher_is_diverse=False,
+)
+
+METRICS: tuple[Metric, ...] = (
+    AI_SHARE,
+    TOPIC_RICHNESS,
+    TOPIC_HILL1,
+    TOPIC_HILL2,
+    WORD_HILL1,
+    TAIL_MASS,
+    TAIL_SURVIVAL,
+    JS_DIVERGENCE,
+    HELLINGER,
+    MODEL_CROSS_ENTROPY,
+    SYNTHETIC_SHARE,
+    TRAIN_SYNTHETIC_SHARE,
+    DETECTOR_PRECISION,
+    DETECTOR_RECALL,
+    HUMAN_AI_ASSIST,
+    HUMAN_HOMOGENIZATION,
+)
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+COLUMNS: tuple[str, ...] = tuple(BY_NAME)
+SUMMARISED: tuple[Metric, ...] = tuple(m for m in METRICS if m.summarised)
+
+
+def shown_in(view: View) -> tuple[Metric, ...]:
+    """The metrics a view shows, in registry order."""
+    return tuple(m for m in METRICS if view in m.views)
+
+
+def reporters() -> dict[str, Callable[[WebEcosystem], float]]:
+    """DataCollector model reporters: column name → module-level function (so models pickle)."""
+    return {m.name: m.compute for m in METRICS}
+
+
+def odd_table() -> str:
+    """The ODD's metric table as Markdown (docs/ODD.md embeds it; a test keeps them equal)."""
+    direction = {True: "higher", False: "lower", None: "—"}
+    rows = [
+        "| column | what it measures | unit | more diverse when | summarised |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| `{m.name}` | {m.definition} | {m.unit or '—'} | {direction[m.higher_is_diverse]} "
+        f"| {'yes' if m.summarised else 'no'} |"
+        for m in METRICS
+    ]
+    return "\n".join(rows)

@@ -1,0 +1,51 @@
+"""Sparse (CSR) helpers (simulation.generative.sparse): truncation, lookup and counting.
+
+The exhaustive comparisons with dense references are in test_hot_path.py; these are the
+small worked cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from simulation.generative import as_csr, count_documents, lookup, normalise, nucleus, top_k
+
+
+def test_nucleus_keeps_smallest_top_set():
+    p = np.array([[0.5, 0.3, 0.15, 0.05]])
+    assert nucleus(as_csr(p), 0.8).toarray().tolist() == [[0.5, 0.3, 0.0, 0.0]]
+    assert nucleus(as_csr(p), 0.81).toarray().tolist() == [[0.5, 0.3, 0.15, 0.0]]
+    assert nucleus(as_csr(p), 0.5).toarray().tolist() == [[0.5, 0.0, 0.0, 0.0]]
+    q = as_csr(p)
+    assert nucleus(q, 1.0) is q
+
+
+def test_top_k_and_normalise():
+    p = as_csr(np.array([[1.0, 3.0, 3.0, 2.0], [0.0, 0.0, 0.0, 0.0]]))
+    assert top_k(p, 2).toarray().tolist() == [[0, 3.0, 3.0, 0], [0, 0, 0, 0]]
+    assert normalise(top_k(p, 3)).toarray().tolist() == [[0, 0.375, 0.375, 0.25], [0, 0, 0, 0]]
+
+
+def test_lookup_returns_stored_values_and_zero_elsewhere():
+    p = as_csr(np.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]))
+    got = lookup(p, np.array([0, 0, 1, 1]), np.array([0, 2, 0, 2]))
+    assert got.tolist() == [0.0, 0.5, 1.0, 0.0]
+    assert lookup(as_csr(np.zeros((2, 3))), np.array([1]), np.array([1])).tolist() == [0.0]
+
+
+def test_count_documents_conserves_counts_and_weights():
+    rng = np.random.default_rng(2)
+    topics = rng.integers(4, size=100)
+    tokens = rng.integers(7, size=(100, 5))
+    weights = rng.random(100)
+    tc, wc = count_documents(topics, tokens, 4, 7, weights)
+    assert tc.sum() == pytest.approx(weights.sum())
+    assert wc.sum() == pytest.approx(5 * weights.sum())
+    tc1, wc1 = count_documents(topics, tokens, 4, 7)
+    assert tc1.sum() == 100 and wc1.sum() == 500
+    assert isinstance(wc1, sp.csr_array) and wc1.has_canonical_format
+    dense = np.zeros((4, 7))
+    np.add.at(dense, (np.repeat(topics, 5), tokens.ravel()), 1.0)
+    assert np.array_equal(wc1.toarray(), dense)
