@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from simulation.designs import Design, build
-from simulation.memory import keep_freed_memory
 from simulation.files import (
     atomic_write_frame,
     atomic_write_text,
@@ -32,6 +31,7 @@ from simulation.files import (
     new_run_dir,
     staged_dir,
 )
+from simulation.memory import keep_freed_memory
 from simulation.runner import RunOutput, run_one, summarize
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
 
