@@ -1,11 +1,9 @@
 """Matplotlib figures for reports: fan charts, rank-frequency, tipping curves, sensitivity bars.
 
-Every function returns a `Figure`; `save_png` writes it and returns the PNG bytes for embedding.
+Every function returns a `Figure`; `analysis.render.save_figure` writes and embeds it.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib
 
@@ -27,14 +25,6 @@ def colours(groups: list[str]) -> dict[str, str]:
     """A stable colour per group (policy arm)."""
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     return {g: cycle[i % len(cycle)] for i, g in enumerate(groups)}
-
-
-def save_png(fig: Figure, path: Path) -> bytes:
-    """Write `fig` as PNG to `path`, close it, and return the bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path.read_bytes()
 
 
 def fan_chart(panels: dict[str, pd.DataFrame], ylabel: str, xlabel: str) -> Figure:

@@ -154,25 +154,11 @@ def sensitivity(
         from SALib.analyze import morris
 
         res = morris.analyze(problem, points.to_numpy(dtype=float), values, seed=rng)
-        table = pd.DataFrame(
-            {
-                "factor": problem["names"],
-                "mu_star": res["mu_star"],
-                "mu_star_conf": res["mu_star_conf"],
-                "sigma": res["sigma"],
-            }
-        ).sort_values("mu_star", ascending=False)
-        return Sensitivity("morris", outcome, table.reset_index(drop=True))
-    from SALib.analyze import sobol
+        columns, rank = ("mu_star", "mu_star_conf", "sigma"), "mu_star"
+    else:
+        from SALib.analyze import sobol
 
-    res = sobol.analyze(problem, values, calc_second_order=False, seed=rng)
-    table = pd.DataFrame(
-        {
-            "factor": problem["names"],
-            "S1": res["S1"],
-            "S1_conf": res["S1_conf"],
-            "ST": res["ST"],
-            "ST_conf": res["ST_conf"],
-        }
-    ).sort_values("ST", ascending=False)
-    return Sensitivity("sobol", outcome, table.reset_index(drop=True))
+        res = sobol.analyze(problem, values, calc_second_order=False, seed=rng)
+        columns, rank = ("S1", "S1_conf", "ST", "ST_conf"), "ST"
+    table = pd.DataFrame({"factor": problem["names"], **{c: res[c] for c in columns}})
+    return Sensitivity(design, outcome, table.sort_values(rank, ascending=False, ignore_index=True))

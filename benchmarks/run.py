@@ -237,10 +237,12 @@ def print_table(rows: list[dict]) -> None:
 
 def cost_curve(out_dir: Path) -> list[dict]:
     """Time per step as docs/step, humans, sites and models double from the small scenario."""
-    base = load_scenario("small", [])
+    from simulation import dotted
+
+    base = load_scenario("small", []).to_dict()
     rows = []
     for axis, key in CURVE_AXES.items():
-        value = _get(base.to_dict(), key)
+        value = dotted.get(base, key)
         for factor in CURVE_FACTORS:
             if factor == 1 and rows:
                 rows.append({**rows[0], "axis": axis, "value": value})
@@ -274,12 +276,6 @@ def cost_curve(out_dir: Path) -> list[dict]:
         r["slope"], r["slope_last"] = slopes[r["axis"]], last[r["axis"]]
     _write_curve(rows, out_dir)
     return rows
-
-
-def _get(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        tree = tree[part]
-    return tree
 
 
 def _write_curve(rows: list[dict], out_dir: Path) -> None:

@@ -29,11 +29,11 @@ from matplotlib.figure import Figure
 from mesa.visualization import Slider, SolaraViz, make_plot_component
 from mesa.visualization.utils import update_counter
 
-from simulation import registry
+from simulation import dotted, registry
 from simulation.model import WebEcosystem
 from simulation.network import SiteNetwork
 from simulation.runner import run_seed
-from simulation.scenario import Models, Scenario, ScenarioError, apply_overrides, load, validate
+from simulation.scenario import Models, Scenario, ScenarioError, load, validate
 
 # Served over http on 127.0.0.1, solara warns on every page load that its session cookie falls
 # back to SameSite=lax, which is what a local page wants.
@@ -45,7 +45,11 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "basel
 MAX_DRAWN_SITES = 400
 REGIMES: tuple[str, ...] = typing.get_args(Models.model_fields["regime"].annotation)
 
-# Control name -> scenario key it sets (ai_share and the detector are special-cased below).
+# The AI-share control is `web_ai_share`, not `ai_share`: that is the name of the metric column
+# (the share scheduled at each step). It and the detector rates are special-cased below.
+AI_SHARE_KEY = "web.ai_share"
+DETECTOR_KEY = "filtering.detector"
+# Control name -> the scenario key it sets.
 CONTROL_KEYS = {
     "label_rate": "filtering.provenance.label_rate",
     "human_reserve": "filtering.human_reserve",
@@ -66,16 +70,12 @@ def control_values(base: Scenario) -> dict[str, Any]:
     """The controls' starting values: the scenario's own (a schedule's AI share is its end)."""
     share = base.web.ai_share
     detector = base.filtering.detector
+    data = base.to_dict()
     return {
-        "ai_share": share if isinstance(share, float) else share.end,
+        "web_ai_share": share if isinstance(share, float) else share.end,
         "tpr": detector.tpr if detector else 0.0,
         "fpr": detector.fpr if detector else 0.0,
-        "label_rate": base.filtering.provenance.label_rate,
-        "human_reserve": base.filtering.human_reserve,
-        "copy_rate": base.humans.copy_rate,
-        "regime": base.models.regime,
-        "temperature": base.models.temperature,
-        "top_p": base.models.top_p,
+        **{name: dotted.get(data, key) for name, key in CONTROL_KEYS.items()},
         "seed": str(base.seed),
     }
 
@@ -91,28 +91,25 @@ def with_controls(base: Scenario, **controls: Any) -> Scenario:
     if unknown:
         raise ScenarioError([f"viz controls: unknown control(s) {sorted(unknown)}"])
     data = base.to_dict()
+    changes = {CONTROL_KEYS[k]: values[k] for k in CONTROL_KEYS if k in values}
     if "seed" in values:
         text = str(values["seed"]).strip()
         if not text.isdigit():
             raise ScenarioError(
                 [f"viz controls: seed must be a non-negative integer (got {text!r})"]
             )
-        data["seed"] = int(text)
-    if "ai_share" in values:
-        share = float(values["ai_share"])
-        schedule = data["web"]["ai_share"]
-        data["web"]["ai_share"] = (
-            {**schedule, "end": share} if isinstance(schedule, dict) else share
-        )
+        changes["seed"] = int(text)
+    if "web_ai_share" in values:
+        share = float(values["web_ai_share"])
+        schedule = dotted.get(data, AI_SHARE_KEY)
+        changes[AI_SHARE_KEY] = {**schedule, "end": share} if isinstance(schedule, dict) else share
     if {"tpr", "fpr"} & values.keys():
-        detector = data["filtering"]["detector"] or {"tpr": 0.0, "fpr": 0.0}
+        current = dotted.get(data, DETECTOR_KEY)
+        detector = current or {"tpr": 0.0, "fpr": 0.0}
         detector = {**detector, **{k: float(values[k]) for k in ("tpr", "fpr") if k in values}}
-        keep_none = data["filtering"]["detector"] is None and detector == {"tpr": 0.0, "fpr": 0.0}
-        data["filtering"]["detector"] = None if keep_none else detector
-    data = apply_overrides(
-        data, [f"{CONTROL_KEYS[k]}={values[k]}" for k in CONTROL_KEYS if k in values]
-    )
-    return validate(data, "viz controls")
+        keep_none = current is None and detector == {"tpr": 0.0, "fpr": 0.0}
+        changes[DETECTOR_KEY] = None if keep_none else detector
+    return validate(dotted.updated(data, changes), "viz controls")
 
 
 class VizEcosystem(WebEcosystem):
@@ -122,7 +119,7 @@ class VizEcosystem(WebEcosystem):
         self,
         base: Scenario,
         *,
-        ai_share: float | None = None,
+        web_ai_share: float | None = None,
         tpr: float | None = None,
         fpr: float | None = None,
         label_rate: float | None = None,
@@ -135,7 +132,7 @@ class VizEcosystem(WebEcosystem):
     ):
         config = with_controls(
             base,
-            ai_share=ai_share,
+            web_ai_share=web_ai_share,
             tpr=tpr,
             fpr=fpr,
             label_rate=label_rate,
@@ -153,7 +150,7 @@ def control_labels(base: Scenario) -> dict[str, str]:
     """What each control is called on the page."""
     schedule = not isinstance(base.web.ai_share, float)
     return {
-        "ai_share": "AI share (end of schedule)" if schedule else "AI share",
+        "web_ai_share": "AI share (end of schedule)" if schedule else "AI share",
         "tpr": "Detector TPR",
         "fpr": "Detector FPR",
         "label_rate": "Provenance label rate",
@@ -169,7 +166,7 @@ def control_labels(base: Scenario) -> dict[str, str]:
 def model_params(base: Scenario) -> dict[str, Any]:
     """SolaraViz model parameters: the fixed base scenario and one control per policy knob."""
     v, label = control_values(base), control_labels(base)
-    rates = ("ai_share", "tpr", "fpr", "label_rate", "human_reserve", "copy_rate")
+    rates = ("web_ai_share", "tpr", "fpr", "label_rate", "human_reserve", "copy_rate")
     return {
         "base": base,
         **{k: Slider(label[k], v[k], 0.0, 1.0, 0.01) for k in rates},
@@ -322,33 +319,44 @@ def ModelInUsePanel(model: WebEcosystem) -> None:
                     solara.v.Html(tag="td", children=[str(values[key])])
 
 
-def _titled(title: str):
-    """A post_process hook for Mesa's plot components that sets the axes title."""
-    return lambda ax: ax.set_title(title, fontsize=10)
+# The two time-series panels: registry view -> panel title.
+PLOT_PANELS = {
+    "viz_diversity": "Topic diversity of the corpus window",
+    "viz_shares": "Tail survival and synthetic shares",
+}
 
 
-COMPONENTS = [
-    NetworkPanel,
-    make_plot_component(
-        ["topic_richness", "topic_hill1", "topic_hill2"],
-        post_process=_titled("Topic Hill numbers, q = 0, 1, 2 (corpus window)"),
-        backend="matplotlib",
-    ),
-    make_plot_component(
-        ["tail_survival", "synthetic_share", "train_synthetic_share"],
-        post_process=_titled("Tail survival and synthetic shares"),
-        backend="matplotlib",
-    ),
-    RankFrequencyPanel,
-    ModelInUsePanel,
-]
+def titled(metrics: tuple[registry.Metric, ...], title: str):
+    """Mesa's post_process hook for a plot of `metrics`: metric titles in the legend, a title."""
+
+    def post_process(ax) -> None:
+        for line, metric in zip(ax.get_lines(), metrics, strict=True):
+            line.set_label(metric.title)
+        ax.legend(loc="best", fontsize=8)
+        ax.set_title(title, fontsize=10)
+
+    return post_process
+
+
+def plot_panel(view: registry.View, title: str):
+    """Mesa's plot component for the metrics of a registry view."""
+    metrics = registry.shown_in(view)
+    return make_plot_component(
+        [m.name for m in metrics], post_process=titled(metrics, title), backend="matplotlib"
+    )
+
+
+def components() -> list:
+    """The panels: network, the registry views as time series, rank-frequency, controls."""
+    plots = [plot_panel(view, title) for view, title in PLOT_PANELS.items()]
+    return [NetworkPanel, *plots, RankFrequencyPanel, ModelInUsePanel]
 
 
 def dashboard(model: VizEcosystem | solara.Reactive[VizEcosystem], base: Scenario):
     """The SolaraViz element for `model`, with controls starting at `base`'s values."""
     return SolaraViz(
         model,
-        components=COMPONENTS,
+        components=components(),
         model_params=model_params(base),
         name=f"Ouroboros: {base.name}",
     )

@@ -98,26 +98,19 @@ def step_progress(quiet: bool, label: str):
 
 
 def print_summary(run_dir: Path) -> None:
-    """Final metrics, median over replications, as a small table."""
+    """Final values of the metrics the CLI shows, median over replications, as a small table."""
     import pandas as pd
+
+    from simulation import registry
 
     summary = pd.read_csv(run_dir / "summary.csv")
     table = Table(title=f"Final metrics ({len(summary)} replication(s), median)")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name in (
-        "topic_richness",
-        "topic_hill1",
-        "topic_hill2",
-        "tail_survival",
-        "tail_mass",
-        "js_divergence",
-        "synthetic_share",
-        "train_synthetic_share",
-        "model_cross_entropy",
-        "human_ai_assist",
-    ):
-        table.add_row(name, f"{summary[f'final_{name}'].median():.4g}")
+    table.add_column("unit")
+    for metric in registry.shown_in("cli"):
+        value = summary[metric.final].median()
+        table.add_row(metric.label, f"{value:.4g}", metric.unit)
     out.print(table)
 
 

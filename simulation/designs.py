@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
+from simulation import dotted
 from simulation.scenario import Range, Scenario, ScenarioError, Sweep, validate
 
 MORRIS_LEVELS = 4
@@ -51,8 +52,8 @@ class Design:
 
     def config(self, arm: str, design_point: int) -> dict[str, Any]:
         """The plain-data scenario of one arm at one design point (any replication)."""
-        out = _with_values(self.base, self.arms[arm])
-        return _with_values(out, {k: col.iloc[design_point] for k, col in self.points.items()})
+        point = {k: _plain(col.iloc[design_point]) for k, col in self.points.items()}
+        return dotted.updated(dotted.updated(self.base, self.arms[arm]), point)
 
 
 def build(scenario: Scenario, source: str = "<scenario>") -> Design:
@@ -150,20 +151,10 @@ def _range(sweep: Sweep, key: str, source: str) -> Range:
 
 
 def _is_integer_key(base: dict[str, Any], key: str) -> bool:
-    node: Any = base
-    for part in key.split("."):
-        node = node[part]
-    return isinstance(node, int) and not isinstance(node, bool)
+    value = dotted.get(base, key)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _with_values(tree: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `tree` with each dotted key set to its value (numpy scalars made plain)."""
-    out = {**tree}
-    for key, value in values.items():
-        parts = key.split(".")
-        node = out
-        for part in parts[:-1]:
-            node[part] = dict(node[part]) if isinstance(node.get(part), dict) else {}
-            node = node[part]
-        node[parts[-1]] = value.item() if isinstance(value, np.generic) else value
-    return out
+def _plain(value: Any) -> Any:
+    """A numpy scalar (from a design table) as the plain Python value a scenario holds."""
+    return value.item() if isinstance(value, np.generic) else value

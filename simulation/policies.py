@@ -155,6 +155,8 @@ class TrainingPool:
     def training_set(self, rng: np.random.Generator) -> TrainingStats:
         """Statistics of the data the next fit uses."""
         if self.regime == "subsample":
+            if not self._pool:
+                raise RuntimeError("training pool is empty")
             docs = Documents.concat([d for d, _ in self._pool])
             weights = np.concatenate([w for _, w in self._pool])
             if len(docs) > self.budget:

@@ -101,6 +101,16 @@ class Metric:
     views: tuple[View, ...] = ()
 
     @property
+    def final(self) -> str:
+        """Its summary.csv column of final values (the value at each run's last step)."""
+        return f"final_{self.name}"
+
+    @property
+    def mean(self) -> str:
+        """Its summary.csv column of time averages (over steps ≥ 1)."""
+        return f"mean_{self.name}"
+
+    @property
     def title(self) -> str:
         """Label with unit, for axes and table headers."""
         return f"{self.label} ({self.unit})" if self.unit else self.label

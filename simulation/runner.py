@@ -127,13 +127,19 @@ def run_one(
 
 
 def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the final value and the time average (steps ≥ 1) of each summarised metric."""
-    columns = [m.name for m in registry.SUMMARISED]
+    """Per run: the final value and the time average (steps ≥ 1) of each summarised metric.
+
+    The final value is the last step's, NaN included (not the last defined value).
+    """
+    metrics_ = registry.SUMMARISED
+    columns = [m.name for m in metrics_]
     ordered = metrics.sort_values(["run_id", "step"])
     groups = ordered.groupby("run_id", sort=True)
-    final = groups[columns].last().add_prefix("final_")
+    final = groups[columns].nth(-1).set_index(groups["run_id"].nth(-1))
+    final.columns = [m.final for m in metrics_]
     later = ordered[ordered["step"] >= 1].groupby("run_id", sort=True)
-    mean = later[columns].mean().add_prefix("mean_")
+    mean = later[columns].mean()
+    mean.columns = [m.mean for m in metrics_]
     head = groups[["replication"]].first()
     head["steps"] = groups["step"].max()
     return head.join(final).join(mean).reset_index()

@@ -1,235 +1,63 @@
-"""Scenario files: the pydantic schema, YAML loading, `extends` and `--set` overrides.
+"""Scenario files: YAML loading, `extends`, `--set` overrides, validation and error messages.
 
-Every scenario is parsed into frozen pydantic models with `extra="forbid"`, so a typo is an
-error, not a silently ignored key. Problems are reported as `ScenarioError` with one line per
-problem naming the file, the key path, the value and what is allowed.
+A scenario file is read with `yaml.safe_load`, merged onto the file it `extends`, overridden
+by `--set KEY=VALUE` and validated into the frozen models of `simulation.schema` (re-exported
+here, so `from simulation.scenario import Scenario, Web` keeps working). Problems are reported
+as `ScenarioError` with one line per problem naming the file, the key path, the value and what
+is allowed.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-Rate = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveInt = Annotated[int, Field(ge=1)]
+from simulation import dotted
+from simulation.schema import (
+    Content,
+    Crawlers,
+    Detector,
+    Filtering,
+    Humans,
+    Metrics,
+    Models,
+    Provenance,
+    Range,
+    Scenario,
+    Schedule,
+    Strict,
+    Sweep,
+    Web,
+)
 
-
-class Strict(BaseModel):
-    """Base for all scenario sections: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Schedule(Strict):
-    """AI share moving from `start` to `end` over the run (step 1 to the last step)."""
-
-    start: Rate
-    end: Rate
-    shape: Literal["linear", "logistic"] = "linear"
-    steepness: Annotated[float, Field(gt=0.0)] = 10.0
-
-    def at(self, step: int, steps: int) -> float:
-        """AI share at `step` (1-based) of a run of `steps` steps."""
-        x = 0.0 if steps <= 1 else min(max((step - 1) / (steps - 1), 0.0), 1.0)
-        if self.shape == "logistic":
-            lo, hi = (1 / (1 + math.exp(self.steepness * s)) for s in (0.5, -0.5))
-            x = (1 / (1 + math.exp(-self.steepness * (x - 0.5))) - lo) / (hi - lo)
-        return self.start + (self.end - self.start) * x
-
-
-class Content(Strict):
-    """The real world: topics with Zipf popularity, words per topic."""
-
-    vocabulary: Literal["wordfreq-en", "zipf"] = "wordfreq-en"
-    n_words: Annotated[int, Field(ge=2, le=100_000)] = 5000
-    n_topics: Annotated[int, Field(ge=2, le=65_535)] = 200
-    topic_zipf: Annotated[float, Field(ge=0.0, le=5.0)] = 1.1
-    word_zipf: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
-    topic_specificity: Annotated[float, Field(ge=0.0, le=5.0)] = 1.0
-    doc_length: Annotated[int, Field(ge=1, le=4096)] = 32
-
-
-class Web(Strict):
-    """The content network and how much is published."""
-
-    n_sites: Annotated[int, Field(ge=2)] = 1000
-    links_per_site: PositiveInt = 3
-    farm_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
-    docs_per_step: PositiveInt = 20000
-    archive_docs: PositiveInt = 100000
-    ai_share: Rate | Schedule = 0.3
-
-    @model_validator(mode="after")
-    def _links_fit(self) -> Web:
-        if self.links_per_site >= self.n_sites:
-            raise ValueError(
-                f"links_per_site ({self.links_per_site}) must be smaller than "
-                f"n_sites ({self.n_sites})"
-            )
-        return self
-
-
-class Humans(Strict):
-    """Human writers: interests, AI assistance, copying and forgetting."""
-
-    count: PositiveInt = 2000
-    interests: Annotated[int, Field(ge=1, le=64)] = 3
-    ai_assist: Rate = 0.1
-    assist_words: Rate = 0.5
-    copy_rate: Rate = 0.02
-    forget_rate: Rate = 0.01
-    reading_window: Annotated[int, Field(ge=1, le=10_000)] = 1
-
-
-class Models(Strict):
-    """Generative models: how and on what they retrain, and how they generate."""
-
-    count: Annotated[int, Field(ge=1, le=256)] = 3
-    retrain_every: PositiveInt = 6
-    regime: Literal["replace", "accumulate", "window", "subsample"] = "accumulate"
-    window: PositiveInt = 4
-    train_budget: PositiveInt = 60000
-    smoothing: Annotated[float, Field(ge=0.0)] = 0.0
-    temperature: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
-    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    capacity: PositiveInt | None = None
-
-
-class Crawlers(Strict):
-    """One crawler per model: how it walks the web and what it collects."""
-
-    strategy: Literal["random", "bfs", "pagerank"] = "pagerank"
-    budget: PositiveInt = 60000
-    scope: Literal["fresh", "all"] = "fresh"
-    seeds: PositiveInt = 5
-
-
-class Detector(Strict):
-    """Synthetic-text detector: true- and false-positive rates."""
-
-    tpr: Rate = 0.8
-    fpr: Rate = 0.05
-
-
-class Provenance(Strict):
-    """Machine-readable provenance labels on synthetic documents."""
-
-    label_rate: Rate = 0.3
-    honored: bool = True
-
-
-class Filtering(Strict):
-    """The data-curation policies applied to every crawl."""
-
-    detector: Detector | None = Detector()
-    provenance: Provenance = Provenance()
-    human_reserve: Rate = 0.0
-    protect_tail: bool = False
-    tail_weight: Annotated[float, Field(ge=1.0, le=1000.0)] = 1.0
-
-
-class Metrics(Strict):
-    """What the metrics look at."""
-
-    window: PositiveInt = 1
-    tail_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
-
-
-class Range(Strict):
-    """A continuous factor range for sampled sweep designs."""
-
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Range:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be smaller than high ({self.high})")
-        return self
-
-
-class Sweep(Strict):
-    """Optional: turns a scenario into a sweep over factors."""
-
-    design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
-    samples: PositiveInt = 16
-    factors: dict[str, list[Any] | Range] = {}
-    # Named policy arms: arm name -> {dotted scenario key: value}; the design is arms × factors.
-    arms: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], dict[str, Any]] = {}
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Sweep:
-        if not self.factors and not self.arms:
-            raise ValueError("a sweep needs at least one entry in `factors` or `arms`")
-        return self
-
-
-class Scenario(Strict):
-    """A complete, validated scenario."""
-
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 20261120
-    steps: PositiveInt = 120
-    replications: PositiveInt = 1
-    content: Content = Content()
-    web: Web = Web()
-    humans: Humans = Humans()
-    models: Models = Models()
-    crawlers: Crawlers = Crawlers()
-    filtering: Filtering = Filtering()
-    metrics: Metrics = Metrics()
-    sweep: Sweep | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Scenario:
-        n_farms = max(1, round(self.web.farm_share * self.web.n_sites))
-        if n_farms < self.models.count:
-            raise ValueError(
-                f"web.farm_share × web.n_sites gives {n_farms} content-farm sites, fewer than "
-                f"models.count ({self.models.count}); every model needs at least one farm"
-            )
-        if n_farms >= self.web.n_sites:
-            raise ValueError(
-                f"web.farm_share × web.n_sites gives {n_farms} content-farm sites out of "
-                f"{self.web.n_sites}: at least one site must be left for humans"
-            )
-        if self.models.capacity is not None and self.models.capacity > self.content.n_words:
-            raise ValueError(
-                f"models.capacity ({self.models.capacity}) cannot exceed "
-                f"content.n_words ({self.content.n_words})"
-            )
-        if self.sweep is not None:
-            base = self.model_dump()
-            for key in self.sweep.factors:
-                if not _has_path(base, key.split(".")):
-                    raise ValueError(f"sweep.factors: unknown scenario key {key!r}")
-            for arm, overrides in self.sweep.arms.items():
-                for key in overrides:
-                    if not _has_path(base, key.split(".")):
-                        raise ValueError(f"sweep.arms.{arm}: unknown scenario key {key!r}")
-        return self
-
-    def ai_share_at(self, step: int) -> float:
-        """AI share of new documents at `step` (1-based)."""
-        share = self.web.ai_share
-        return share if isinstance(share, float) else share.at(step, self.steps)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form, suitable for YAML and for pickling to worker processes."""
-        return self.model_dump(mode="json")
-
-    def config_hash(self) -> str:
-        """Stable hash of the resolved scenario (for manifests and resume checks)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+__all__ = [
+    "Content",
+    "Crawlers",
+    "Detector",
+    "Filtering",
+    "Humans",
+    "Metrics",
+    "Models",
+    "Provenance",
+    "Range",
+    "Scenario",
+    "ScenarioError",
+    "Schedule",
+    "Strict",
+    "Sweep",
+    "Web",
+    "apply_overrides",
+    "deep_merge",
+    "dump_yaml",
+    "load",
+    "load_raw",
+    "parse_override",
+    "validate",
+]
 
 
 class ScenarioError(Exception):
@@ -238,14 +66,6 @@ class ScenarioError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-def _has_path(tree: Any, parts: list[str]) -> bool:
-    for part in parts:
-        if not isinstance(tree, dict) or part not in tree:
-            return False
-        tree = tree[part]
-    return True
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -301,8 +121,8 @@ def load_raw(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return deep_merge(load_raw(base_path, (*_seen, resolved)), data)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split `a.b.c=value` into a key path and a YAML-parsed value."""
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `a.b.c=value` into its dotted key and its YAML-parsed value."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ScenarioError([f"--set {text!r}: expected KEY=VALUE, e.g. web.ai_share=0.5"])
@@ -310,23 +130,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         raise ScenarioError([f"--set {text!r}: value is not valid YAML"]) from None
-    return key.strip().split("."), value
+    return key.strip(), value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return `data` with each `KEY=VALUE` override set (nested keys created as needed)."""
-    out = copy.deepcopy(data)
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[parts[-1]] = value
-    return out
+    """A copy of `data` with each `KEY=VALUE` override set in turn (nested keys created)."""
+    return dotted.updated(data, [parse_override(text) for text in overrides])
 
 
 _SCALAR_TAGS = {"float", "int", "bool", "str", "none", "list[any]"}
@@ -345,14 +154,6 @@ def _union_tag(part: object) -> str | None:
     return None
 
 
-def _lookup(data: Any, parts: tuple[Any, ...]) -> Any:
-    for part in parts:
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
-
-
 def _format_errors(source: str, data: dict[str, Any], errors: list[dict[str, Any]]) -> list[str]:
     """One line per problem; for unions, only the branch matching what the user wrote."""
     lines = []
@@ -365,7 +166,7 @@ def _format_errors(source: str, data: dict[str, Any], errors: list[dict[str, Any
             if tag is None:
                 path.append(str(part))
                 continue
-            given = _lookup(data, tuple(p for p in loc[:i] if _union_tag(p) is None))
+            given = dotted.get(data, [p for p in loc[:i] if _union_tag(p) is None], None)
             if (tag == "mapping") != isinstance(given, dict):
                 skip = True
                 break

@@ -1,16 +1,29 @@
-"""Shared fixtures: small scenarios that run in well under a second per step."""
+"""Shared fixtures and helpers: small scenarios that run in well under a second per step.
+
+`small_scenario(**sections)` builds the scenario, `stepped(scenario, steps)` the model of one
+of its replications after some steps, and the `small_model` fixture the model of the default
+small scenario at step 0. `finals`, `mean_final` and `mean_after_run` run several replications
+for the tests of a mechanism.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
 import pytest
 
-from simulation.scenario import Scenario, validate
+from simulation.model import WebEcosystem
+from simulation.runner import run_one, run_seed
+from simulation.scenario import Scenario, deep_merge, validate
+
+# Filtering that lets every crawled document through.
+NO_FILTER = {"detector": None, "provenance": {"label_rate": 0.0, "honored": False}}
 
 
 def small_scenario(**sections) -> Scenario:
     """A tiny but complete scenario; keyword sections deep-override the defaults."""
-    from simulation.scenario import deep_merge
-
     base = {
         "name": "small",
         "seed": 7,
@@ -31,6 +44,45 @@ def small_scenario(**sections) -> Scenario:
     return validate(deep_merge(base, sections), "test")
 
 
+def stepped(scenario: Scenario, steps: int = 0, *, replication: int = 0) -> WebEcosystem:
+    """The model of `scenario`'s run (design point 0, `replication`) after `steps` steps."""
+    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, replication))
+    for _ in range(steps):
+        model.step()
+    return model
+
+
 @pytest.fixture
 def small() -> Scenario:
     return small_scenario()
+
+
+@pytest.fixture
+def small_model(small: Scenario) -> WebEcosystem:
+    """The small scenario's model (replication 0), built and not yet stepped."""
+    return stepped(small)
+
+
+_finals: dict[tuple[str, int], pd.DataFrame] = {}
+
+
+def finals(reps: int = 6, **sections) -> pd.DataFrame:
+    """Final metric rows of `reps` replications of a small scenario (each computed once)."""
+    scenario = small_scenario(**sections)
+    key = (scenario.config_hash(), reps)
+    if key not in _finals:
+        rows = [run_one(scenario, run_id=r, replication=r).metrics.iloc[-1] for r in range(reps)]
+        _finals[key] = pd.DataFrame(rows)
+    return _finals[key].copy()
+
+
+def mean_final(reps: int = 6, *, metric: str, **sections) -> float:
+    """Mean over `reps` replications of a metric's final value."""
+    return float(finals(reps, **sections)[metric].mean())
+
+
+def mean_after_run(measure: Callable[[WebEcosystem], float], reps: int = 4, **sections) -> float:
+    """Mean over `reps` replications of `measure(model)` taken after the last step."""
+    scenario = small_scenario(**sections)
+    values = [measure(stepped(scenario, scenario.steps, replication=rep)) for rep in range(reps)]
+    return float(np.mean(values))

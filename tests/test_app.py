@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 import solara
 import yaml
+from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from simulation import app as viz
+from simulation import registry
 from simulation.cli import app as cli
 from simulation.runner import run_one
 from simulation.scenario import ScenarioError
@@ -78,7 +80,7 @@ def test_no_controls_reproduce_the_scenario(base):
 @pytest.mark.parametrize(
     ("control", "value", "read"),
     [
-        ("ai_share", 0.55, lambda s: s.web.ai_share),
+        ("web_ai_share", 0.55, lambda s: s.web.ai_share),
         ("tpr", 0.42, lambda s: s.filtering.detector.tpr),
         ("fpr", 0.2, lambda s: s.filtering.detector.fpr),
         ("label_rate", 0.9, lambda s: s.filtering.provenance.label_rate),
@@ -99,11 +101,11 @@ def test_each_control_sets_its_scenario_key_only(base, control, value, read):
 
 def test_ai_share_moves_the_end_of_a_schedule(base):
     scheduled = small_scenario(web={"ai_share": SCHEDULE})
-    assert viz.control_values(scheduled)["ai_share"] == 0.6
-    share = viz.with_controls(scheduled, ai_share=0.9).web.ai_share
+    assert viz.control_values(scheduled)["web_ai_share"] == 0.6
+    share = viz.with_controls(scheduled, web_ai_share=0.9).web.ai_share
     assert (share.start, share.end, share.shape) == (0.1, 0.9, "logistic")
-    assert viz.control_labels(scheduled)["ai_share"] == "AI share (end of schedule)"
-    assert viz.control_labels(base)["ai_share"] == "AI share"
+    assert viz.control_labels(scheduled)["web_ai_share"] == "AI share (end of schedule)"
+    assert viz.control_labels(base)["web_ai_share"] == "AI share"
 
 
 def test_a_scenario_without_detector_keeps_none_until_tpr_or_fpr_is_raised():
@@ -193,6 +195,17 @@ def test_rank_frequency_panel_has_reality_corpus_and_models(base):
     assert labels[0] == f"reality ({base.content.n_topics} topics)"
     reality = ax.get_lines()[0].get_ydata()
     assert np.all(np.diff(reality) <= 0) and reality.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("view", list(viz.PLOT_PANELS))
+def test_time_series_panels_show_a_registry_view_by_metric_title(view):
+    metrics = registry.shown_in(view)
+    ax = Figure().subplots()
+    for _ in metrics:
+        ax.plot([0.0, 1.0])
+    viz.titled(metrics, viz.PLOT_PANELS[view])(ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [m.title for m in metrics]
+    assert ax.get_title() == viz.PLOT_PANELS[view]
 
 
 # --- the Solara page ------------------------------------------------------------------------

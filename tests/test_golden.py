@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from simulation import dotted  # noqa: E402
 from simulation.designs import build  # noqa: E402
 from simulation.runner import run_one  # noqa: E402
 from simulation.scenario import load, validate  # noqa: E402
@@ -41,14 +42,9 @@ CAPS = {
 
 def reduced(config: dict[str, Any]) -> dict[str, Any]:
     """A small copy of a plain scenario: sizes capped, two replications, two generations."""
-    out = json.loads(json.dumps(config))
-    for dotted, cap in CAPS.items():
-        section, key = dotted.split(".")
-        out[section][key] = min(out[section][key], cap)
-    out["steps"] = min(out["steps"], 2 * out["models"]["retrain_every"] + 1)
-    out["replications"] = 2
-    out["sweep"] = None
-    return out
+    capped = {key: min(dotted.get(config, key), cap) for key, cap in CAPS.items()}
+    steps = min(config["steps"], 2 * dotted.get(config, "models.retrain_every") + 1)
+    return dotted.updated(config, {**capped, "steps": steps, "replications": 2, "sweep": None})
 
 
 def cases() -> dict[str, dict[str, Any]]:

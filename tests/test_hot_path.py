@@ -1,5 +1,5 @@
-"""The vectorised hot path is exact: alias and guide tables, the nucleus, counting and crawl
-collection."""
+"""The vectorised hot path of the generative model is exact: alias and guide tables, the
+nucleus, top-k and counting. (Crawl collection is tested in test_agents.py.)"""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from simulation.generative import (
     nucleus,
     top_k,
 )
-from simulation.model import WebEcosystem
-from tests.conftest import small_scenario
 
 
 def stable_sort_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
@@ -126,21 +124,3 @@ def test_count_documents_equals_dense_bincount():
         np.testing.assert_allclose(wc.toarray().ravel(), dense, rtol=1e-12)
         np.testing.assert_allclose(tc, np.bincount(topics, weights, 30), rtol=1e-12)
         assert isinstance(wc, sp.csr_array) and wc.has_canonical_format
-
-
-def test_collect_equals_a_stable_sort_of_documents_by_visit_rank():
-    scenario = small_scenario(steps=1, crawlers={"budget": 700})
-    model = WebEcosystem(scenario, rng=3)
-    model.step()
-    crawler, fresh = model.crawlers[0], model.corpus.since(1)
-    order = np.random.default_rng(1).permutation(60)[:45]  # 15 sites unreachable
-    crawler.visit_order = lambda: order
-    rank = np.full(60, 60)
-    rank[order] = np.arange(45)
-    doc_rank = rank[fresh.site]
-    reachable = np.flatnonzero(doc_rank < 45)
-    expected = np.sort(reachable[np.argsort(doc_rank[reachable], kind="stable")[:700]])
-    got = crawler.collect(fresh)
-    assert len(got) == 700
-    for column in ("site", "topic", "author", "step"):
-        assert np.array_equal(getattr(got, column), getattr(fresh, column)[expected])

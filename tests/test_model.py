@@ -1,6 +1,12 @@
-"""WebEcosystem: invariants, and each mechanism moving the metric it should, the way it should."""
+"""WebEcosystem: wiring, step order, invariants, pickling and reproducibility; and the collapse
+mechanisms that only the whole loop (publish, crawl, filter, retrain) produces.
+
+The tests of each module's agents and objects are in the file named for the module.
+"""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -9,29 +15,15 @@ import pytest
 from simulation import registry
 from simulation.agents import AIModel, WebCrawler
 from simulation.humans import HumanPopulation
-from simulation.model import WebEcosystem
-from simulation.runner import run_one, run_seed
-from tests.conftest import small_scenario
-
-NO_FILTER = {"detector": None, "provenance": {"label_rate": 0.0, "honored": False}}
-
-
-def finals(reps: int = 6, **sections) -> pd.DataFrame:
-    """Final metric rows of `reps` replications of a small scenario."""
-    scenario = small_scenario(**sections)
-    rows = [run_one(scenario, run_id=r, replication=r).metrics.iloc[-1] for r in range(reps)]
-    return pd.DataFrame(rows)
-
-
-def mean(reps: int = 6, *, metric: str, **sections) -> float:
-    return float(finals(reps, **sections)[metric].mean())
+from simulation.model import WebEcosystem, publishing_quotas
+from simulation.runner import run_one
+from simulation.scenario import ScenarioError
+from tests.conftest import NO_FILTER, finals, mean_final, small_scenario, stepped
 
 
 def test_agents_counts_and_conservation():
     scenario = small_scenario(steps=5, crawlers={"scope": "all"})
-    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    for _ in range(5):
-        model.step()
+    model = stepped(scenario, 5)
     (pop,) = model.agents_by_type[HumanPopulation]  # one vectorised agent set, a row a writer
     assert pop is model.humans and len(pop) == scenario.humans.count
     assert pop.topics.shape == pop.weights.shape == (scenario.humans.count, 3)
@@ -56,11 +48,84 @@ def test_agents_counts_and_conservation():
     assert list(df.columns) == ["generation", *registry.COLUMNS] and len(df) == 6
 
 
+def test_wiring_shares_one_world_between_agents(small_model):
+    model = small_model
+    assert [ai.index for ai in model.ai_models] == [0, 1]
+    assert [c.target for c in model.crawlers] == list(model.ai_models)
+    for ai in model.ai_models:
+        assert np.array_equal(ai.farms, model.network.farm_sites[ai.index])
+        assert ai.fitted  # the first crawl of the archive trained every model
+    assert model.humans.network is model.network and model.humans.content is model.content
+    assert all(c.network is model.network for c in model.crawlers)
+    # Step 0: the archive is the whole corpus, on human sites only, and the metrics window.
+    assert model.steps == 0 and model.generation == 0
+    assert len(model.corpus) == len(model.archive) == model.config.web.archive_docs
+    assert model.recent is model.archive
+    assert (model.network.farm_owner[model.archive.site] == -1).all()
+    assert not model.archive.synthetic.any() and (model.archive.step == 0).all()
+    assert model.is_tail.sum() == model.content.tail_topics(0.2).sum()
+
+
+def test_step_order_read_publish_crawl_retrain_collect(small_model, monkeypatch):
+    model = small_model
+    calls: list[str] = []
+    read_steps: list[np.ndarray] = []
+
+    def spy(obj, method: str, label: str, record=None) -> None:
+        original = getattr(obj, method)
+
+        def wrapper(*args, **kwargs):
+            calls.append(label)
+            if record is not None:
+                record(*args)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(obj, method, wrapper)
+
+    spy(model.humans, "read", "read", lambda docs, _: read_steps.append(np.unique(docs.step)))
+    spy(model.humans, "write", "write")
+    for ai in model.ai_models:
+        spy(ai, "publish", f"publish{ai.index}")
+        spy(ai, "retrain", f"retrain{ai.index}")
+    for crawler in model.crawlers:
+        spy(crawler, "crawl", f"crawl{crawler.target.index}")
+    spy(model.datacollector, "collect", "collect")
+
+    model.step()  # step 1: no generation boundary (retrain_every = 2)
+    assert calls == ["read", "publish0", "publish1", "write", "collect"]
+    calls.clear()
+    model.step()  # step 2: crawl and retrain after everyone published
+    assert calls == [
+        *["read", "publish0", "publish1", "write"],
+        *["crawl0", "crawl1", "retrain0", "retrain1", "collect"],
+    ]
+    # Humans read the window before the step's own documents are published (window 1).
+    assert [s.tolist() for s in read_steps] == [[0], [1]]
+    assert model.generation == 1 and model.crawlers[0].last_crawl == 2
+
+
+def test_publishing_quotas_split_the_step_binomially():
+    rng = np.random.default_rng(3)
+    n, share, n_models, draws = 1000, 0.3, 3, 2000
+    quotas = [publishing_quotas(n, share, n_models, rng) for _ in range(draws)]
+    humans = np.array([h for h, _ in quotas])
+    per_model = np.array([m for _, m in quotas])
+    assert per_model.shape == (draws, n_models)
+    assert np.array_equal(humans + per_model.sum(axis=1), np.full(draws, n))
+    # AI total ~ Binomial(n, share); each model ~ Binomial(n, share / n_models).
+    ai = per_model.sum(axis=1)
+    assert abs(ai.mean() - n * share) < 4 * np.sqrt(n * share * (1 - share) / draws)
+    assert ai.var() == pytest.approx(n * share * (1 - share), rel=0.15)
+    p = share / n_models
+    se = np.sqrt(n * p * (1 - p) / draws)
+    assert np.all(np.abs(per_model.mean(axis=0) - n * p) < 4 * se)
+    assert publishing_quotas(50, 0.0, 2, rng)[0] == 50
+    assert publishing_quotas(50, 1.0, 2, rng)[0] == 0
+
+
 def test_fresh_scope_forgets_unreachable_blocks_without_changing_results(monkeypatch):
     scenario = small_scenario(steps=9, metrics={"window": 2})
-    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    for _ in range(9):
-        model.step()
+    model = stepped(scenario, 9)
     # Last crawl at step 8; the next window (steps 9–10) and crawl (steps 9–10) need step 9 on.
     assert model.corpus.since(0).step.min() == 9
     assert len(model.corpus) == scenario.web.archive_docs + 9 * scenario.web.docs_per_step
@@ -68,6 +133,12 @@ def test_fresh_scope_forgets_unreachable_blocks_without_changing_results(monkeyp
     monkeypatch.setattr("simulation.corpus.Corpus.forget_before", lambda self, step: None)
     keeping = run_one(scenario).metrics
     pd.testing.assert_frame_equal(forgetting, keeping)
+
+
+def test_a_first_crawl_filtered_to_nothing_is_a_scenario_error():
+    everything_flagged = {"detector": {"tpr": 1.0, "fpr": 1.0}}
+    with pytest.raises(ScenarioError, match="filtering removed every document"):
+        stepped(small_scenario(filtering=everything_flagged))
 
 
 def test_synthetic_share_follows_scheduled_ai_share():
@@ -92,30 +163,36 @@ def test_hill_numbers_ordered_every_step():
 
 def test_replications_differ_and_share_the_world():
     scenario = small_scenario(steps=4)
-    a = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    b = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 1))
+    a = stepped(scenario, replication=0)
+    b = stepped(scenario, replication=1)
     assert np.array_equal(a.content.word_probs, b.content.word_probs)
     assert not np.array_equal(a.archive.topic, b.archive.topic)
 
 
-@pytest.mark.parametrize(
-    "on,off",
-    [
-        ({"detector": {"tpr": 0.95, "fpr": 0.05}}, {"detector": None}),
-        (
-            {"detector": None, "provenance": {"label_rate": 0.8, "honored": True}},
-            {"detector": None, "provenance": {"label_rate": 0.8, "honored": False}},
-        ),
-        ({**NO_FILTER, "human_reserve": 0.5}, NO_FILTER),
-    ],
-    ids=["detector", "provenance", "human_reserve"],
-)
-def test_filters_lower_synthetic_share_of_training_data(on, off):
-    web = {"ai_share": 0.6}
-    with_policy = mean(metric="train_synthetic_share", filtering=on, web=web)
-    without = mean(metric="train_synthetic_share", filtering=off, web=web)
-    assert with_policy < 0.8 * without
+def test_default_rng_is_replication_zero(small):
+    implicit = WebEcosystem(small)
+    explicit = stepped(small)
+    assert np.array_equal(implicit.archive.tokens, explicit.archive.tokens)
+    assert np.array_equal(implicit.network.farm_owner, explicit.network.farm_owner)
 
+
+def test_a_model_pickled_mid_run_continues_to_the_same_metrics():
+    scenario = small_scenario(steps=8)
+    straight = stepped(scenario, 3)
+    paused = stepped(scenario, 3)
+    resumed = pickle.loads(pickle.dumps(paused))
+    for _ in range(5):
+        straight.step()
+        resumed.step()
+    pd.testing.assert_frame_equal(
+        resumed.datacollector.get_model_vars_dataframe(),
+        straight.datacollector.get_model_vars_dataframe(),
+    )
+    assert resumed.steps == 8 and resumed.generation == straight.generation == 4
+
+
+# Collapse mechanisms: each model setting moves the metric it should, the way it should. They
+# need the whole loop (models publish, crawlers collect, models retrain on what they published).
 
 COLLAPSE = {"web": {"ai_share": 0.95}, "filtering": NO_FILTER, "steps": 30}
 
@@ -130,14 +207,14 @@ def test_replace_loses_tail_faster_than_accumulate():
 
 
 def test_truncation_cuts_the_tail():
-    truncated = mean(metric="tail_survival", models={"top_p": 0.8}, **COLLAPSE)
-    full = mean(metric="tail_survival", models={"top_p": 1.0}, **COLLAPSE)
+    truncated = mean_final(metric="tail_survival", models={"top_p": 0.8}, **COLLAPSE)
+    full = mean_final(metric="tail_survival", models={"top_p": 1.0}, **COLLAPSE)
     assert truncated < full - 0.2
 
 
 def test_low_temperature_narrows_the_corpus():
-    cold = mean(metric="topic_hill1", models={"temperature": 0.5, "top_p": 1.0}, **COLLAPSE)
-    warm = mean(metric="topic_hill1", models={"temperature": 1.0, "top_p": 1.0}, **COLLAPSE)
+    cold = mean_final(metric="topic_hill1", models={"temperature": 0.5, "top_p": 1.0}, **COLLAPSE)
+    warm = mean_final(metric="topic_hill1", models={"temperature": 1.0, "top_p": 1.0}, **COLLAPSE)
     assert cold < 0.8 * warm
 
 
@@ -147,121 +224,6 @@ def test_smoothing_keeps_every_tail_topic_alive():
 
 
 def test_small_capacity_raises_cross_entropy():
-    small = mean(3, metric="model_cross_entropy", models={"capacity": 10})
-    full = mean(3, metric="model_cross_entropy", models={"capacity": None})
+    small = mean_final(3, metric="model_cross_entropy", models={"capacity": 10})
+    full = mean_final(3, metric="model_cross_entropy", models={"capacity": None})
     assert small > full + 1.0
-
-
-def test_copying_raises_assist_and_homogenises_humans():
-    web = {"ai_share": 0.8}
-    none = finals(4, humans={"copy_rate": 0.0, "ai_assist": 0.1}, web=web, models={"top_p": 0.7})
-    copy = finals(4, humans={"copy_rate": 0.3, "ai_assist": 0.1}, web=web, models={"top_p": 0.7})
-    assert (none["human_ai_assist"] == 0.1).all()
-    assert copy["human_ai_assist"].mean() > 0.3
-    # Same seeds in both arms: compare replication by replication.
-    gain = copy["human_homogenization"].to_numpy() - none["human_homogenization"].to_numpy()
-    assert (gain > 0.03).all(), gain
-
-
-def mean_after_run(measure, reps: int = 4, **sections) -> float:
-    """Mean over `reps` replications of `measure(model)` taken after the last step."""
-    scenario = small_scenario(**sections)
-    values = []
-    for rep in range(reps):
-        model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, rep))
-        for _ in range(scenario.steps):
-            model.step()
-        values.append(measure(model))
-    return float(np.mean(values))
-
-
-def tail_interest_share(model: WebEcosystem) -> float:
-    return model.is_tail[model.humans.topics].mean()
-
-
-def model_tail_mass(model: WebEcosystem) -> float:
-    return registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1).mean()
-
-
-def test_forgetting_drops_fading_tail_interests():
-    common = {"web": {"ai_share": 0.9}, "models": {"top_p": 0.6}, "steps": 20}
-    forget = mean_after_run(
-        tail_interest_share, humans={"forget_rate": 0.3, "copy_rate": 0.0}, **common
-    )
-    keep = mean_after_run(
-        tail_interest_share, humans={"forget_rate": 0.0, "copy_rate": 0.0}, **common
-    )
-    assert forget < 0.7 * keep
-
-
-def test_tail_protection_raises_tail_mass_in_models():
-    common = {"web": {"ai_share": 0.7}, "models": {"regime": "replace"}, "steps": 12}
-    detector = {"detector": {"tpr": 0.9, "fpr": 0.5}}
-    protected = mean_after_run(
-        model_tail_mass, filtering={**detector, "protect_tail": True, "tail_weight": 4.0}, **common
-    )
-    plain = mean_after_run(model_tail_mass, filtering=detector, **common)
-    assert protected > 1.5 * plain
-
-
-def test_assist_words_set_model_share_of_human_documents():
-    scenario = small_scenario(
-        steps=2, humans={"ai_assist": 1.0, "assist_words": 0.25, "copy_rate": 0.0}
-    )
-    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    model.step()
-    human = model.recent  # window 1: the documents of step 1
-    assert (human.step == 1).all()
-    human = human.take(~human.synthetic)
-    assert np.all(human.ai_fraction == 0.25)
-
-
-@pytest.mark.parametrize("strategy", ["random", "bfs", "pagerank"])
-@pytest.mark.parametrize("scope", ["fresh", "all"])
-@pytest.mark.parametrize("regime", ["replace", "accumulate", "window", "subsample"])
-def test_every_strategy_scope_and_regime_runs(strategy, scope, regime):
-    scenario = small_scenario(
-        steps=4, crawlers={"strategy": strategy, "scope": scope}, models={"regime": regime}
-    )
-    metrics = run_one(scenario).metrics
-    assert metrics["generation"].iloc[-1] == 2
-    assert metrics["tail_survival"].between(0, 1).all()
-
-
-def test_crawl_respects_budget_and_scope():
-    scenario = small_scenario(
-        steps=2, crawlers={"budget": 1500, "scope": "all"}, filtering=NO_FILTER
-    )
-    model = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    crawler = model.crawlers[0]
-    model.step()
-    model.step()
-    fresh = model.corpus.since(1)
-    crawled = crawler.collect(fresh)
-    assert len(crawled) == 1500
-    assert crawled.step.min() >= 1
-    visited = np.unique(crawled.site)
-    # Budget spent site by site: every visited site but the last is taken whole.
-    taken = np.bincount(crawled.site, minlength=60)[visited]
-    available = np.bincount(fresh.site, minlength=60)[visited]
-    assert (taken == available).sum() >= len(visited) - 1
-
-
-def test_a_model_pickled_mid_run_continues_to_the_same_metrics():
-    import pickle
-
-    scenario = small_scenario(steps=8)
-    straight = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    paused = WebEcosystem(scenario, rng=run_seed(scenario.seed, 0, 0))
-    for _ in range(3):
-        straight.step()
-        paused.step()
-    resumed = pickle.loads(pickle.dumps(paused))
-    for _ in range(5):
-        straight.step()
-        resumed.step()
-    pd.testing.assert_frame_equal(
-        resumed.datacollector.get_model_vars_dataframe(),
-        straight.datacollector.get_model_vars_dataframe(),
-    )
-    assert resumed.steps == 8 and resumed.generation == straight.generation == 4

@@ -1,13 +1,17 @@
-"""Filtering policies and training regimes, tested without a model."""
+"""Filtering policies and training regimes: first without a model, then their effect on what
+the models of a whole run train on."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from simulation import registry
 from simulation.corpus import Documents
+from simulation.model import WebEcosystem
 from simulation.policies import CrawlFilter, TrainingPool, flag_probability, passed_human_share
 from simulation.scenario import Filtering
+from tests.conftest import NO_FILTER, mean_after_run, mean_final
 
 
 def docs(n, *, synthetic=0.5, topic=None, site=None, labeled=None, ai_fraction=None, seed=0):
@@ -108,3 +112,36 @@ def test_training_regimes():
     )
     with pytest.raises(ValueError):
         TrainingPool("forget", 3, 5)
+
+
+@pytest.mark.parametrize(
+    "on,off",
+    [
+        ({"detector": {"tpr": 0.95, "fpr": 0.05}}, {"detector": None}),
+        (
+            {"detector": None, "provenance": {"label_rate": 0.8, "honored": True}},
+            {"detector": None, "provenance": {"label_rate": 0.8, "honored": False}},
+        ),
+        ({**NO_FILTER, "human_reserve": 0.5}, NO_FILTER),
+    ],
+    ids=["detector", "provenance", "human_reserve"],
+)
+def test_filters_lower_synthetic_share_of_training_data(on, off):
+    web = {"ai_share": 0.6}
+    with_policy = mean_final(metric="train_synthetic_share", filtering=on, web=web)
+    without = mean_final(metric="train_synthetic_share", filtering=off, web=web)
+    assert with_policy < 0.8 * without
+
+
+def model_tail_mass(model: WebEcosystem) -> float:
+    return registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1).mean()
+
+
+def test_tail_protection_raises_tail_mass_in_models():
+    common = {"web": {"ai_share": 0.7}, "models": {"regime": "replace"}, "steps": 12}
+    detector = {"detector": {"tpr": 0.9, "fpr": 0.5}}
+    protected = mean_after_run(
+        model_tail_mass, filtering={**detector, "protect_tail": True, "tail_weight": 4.0}, **common
+    )
+    plain = mean_after_run(model_tail_mass, filtering=detector, **common)
+    assert protected > 1.5 * plain

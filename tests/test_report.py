@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from analysis import stats
 from analysis.load import load_results
-from analysis.report import OUTCOMES, fmt, policy_table, write_report
+from analysis.render import number
+from analysis.report import policy_table, write_report
+from simulation import registry
 from simulation import sweep as sweeps
 from simulation.cli import app
 from simulation.designs import build, salib_problem
@@ -91,13 +93,13 @@ def test_table_numbers_match_the_summary(sweep_folder):
         arm, share = row["label"].split(", ai_share=")
         runs = summary[(summary["arm"] == arm) & (summary["web.ai_share"] == float(share))]
         assert row["n"] == len(runs) == 3
-        for outcome, cell in zip(OUTCOMES, row["cells"], strict=True):
-            assert cell["median"] == runs[outcome].median()
-            assert cell["low"] == runs[outcome].quantile(0.05)
+        for metric, cell in zip(registry.shown_in("outcome"), row["cells"], strict=True):
+            assert cell["median"] == runs[metric.final].median()
+            assert cell["low"] == runs[metric.final].quantile(0.05)
         line = next(x for x in markdown.splitlines() if x.startswith(f"| {row['label']} |"))
-        hill = runs["final_topic_hill1"]
-        expected = f"{fmt(hill.median())} [{fmt(hill.quantile(0.05))}, {fmt(hill.quantile(0.95))}]"
-        assert expected in line
+        hill = runs[registry.TOPIC_HILL1.final]
+        low, high = hill.quantile(0.05), hill.quantile(0.95)
+        assert f"{number(hill.median())} [{number(low)}, {number(high)}]" in line
 
 
 def test_html_is_self_contained_with_every_section(sweep_folder):

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from simulation import dotted, schema
 from simulation.cli import SCENARIO_DIR, app
-from simulation.scenario import ScenarioError, Schedule, load
+from simulation.scenario import ScenarioError, Schedule, apply_overrides, load
 
 runner = CliRunner()
 
@@ -157,3 +158,32 @@ def test_resolved_scenario_round_trips(tmp_path):
     path = write(tmp_path, "resolved.yaml", yaml.safe_dump(scenario.to_dict()))
     again = load(path)
     assert again == scenario and again.config_hash() == scenario.config_hash()
+
+
+def test_dotted_keys_get_has_and_updated():
+    tree = {"web": {"n_sites": 5, "ai_share": {"start": 0.1}}, "sweep": None, "n": [1, 2]}
+    assert dotted.get(tree, "web.ai_share.start") == dotted.get(tree, ("web", "ai_share", "start"))
+    assert dotted.get(tree, "web.nope", None) is None and dotted.get(tree, "n.0", 7) == 7
+    with pytest.raises(KeyError):
+        dotted.get(tree, "sweep.design")
+    assert dotted.has(tree, "sweep") and dotted.has(tree, "web.n_sites")
+    assert not dotted.has(tree, "web.n_sites.x") and not dotted.has(tree, "webb")
+    before = json.dumps(tree)
+    out = dotted.updated(tree, {"web.ai_share.start": 0.4, "sweep.design": "grid", "a.b": 1})
+    assert json.dumps(tree) == before  # the input is left untouched
+    assert out["web"] == {"n_sites": 5, "ai_share": {"start": 0.4}}
+    assert out["sweep"] == {"design": "grid"} and out["a"] == {"b": 1}
+    assert out["n"] is tree["n"]  # off the paths, shared
+
+
+def test_overrides_apply_in_order_on_a_copy():
+    data = {"web": {"n_sites": 5}}
+    out = apply_overrides(data, ["web.n_sites=7", "web=3", "web.ai_share=0.5", "name=x"])
+    assert out == {"web": {"ai_share": 0.5}, "name": "x"} and data == {"web": {"n_sites": 5}}
+
+
+def test_scenario_re_exports_the_schema():
+    from simulation import scenario
+
+    for name in ("Scenario", "Web", "Humans", "Models", "Sweep", "Range", "Strict"):
+        assert getattr(scenario, name) is getattr(schema, name)

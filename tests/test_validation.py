@@ -1,197 +1,111 @@
-"""Validation against the literature: the theory itself, the simulator against it, the command."""
+"""The validation report and the `validate` command (theory and cases: test_validation_theory.py,
+test_validation_cases.py)."""
 
 from __future__ import annotations
+
+import html
+import re
 
 import networkx as nx
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from analysis import validation as V
-from analysis import validation_theory as th
+from analysis.validation import checks, write_report
+from analysis.validation.checks import CaseResult, Check
 from simulation.cli import app
-from simulation.content import zipf
-from simulation.generative import as_csr, nucleus
 from simulation.network import SiteNetwork
 from simulation.scenario import Web
 
-P = zipf(12, 1.1)
+PNG = b"\x89PNG\r\n\x1a\n not really a picture"
 
 
-def loop(**kw) -> th.Loop:
-    base = dict(
-        p_star=P, fresh=P, ai_share=np.ones(9), docs=50, archive=50, budget=50, regime="replace"
+def result(key: str, claim: str = "A claim.", fail: bool = False) -> CaseResult:
+    return CaseResult(
+        key=key,
+        title=f"Case {key} & co",
+        reference="Someone et al. (2024)",
+        claim=claim,
+        settings="N=10",
+        checks=[
+            Check(f"{key}: close", 1.0, 1.05, 0.1),
+            Check(f"{key}: exact", 3, 2 if fail else 3, 0, "="),
+            Check(f"{key}: greater", 2.0, 1.0, 0.5, ">"),
+        ],
+        figure=PNG,
     )
-    return th.Loop(**{**base, **kw})
 
 
-def chain_gini_simpson(lp: th.Loop, reps: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Independent Monte Carlo of the idealised loop (crawl = whole step, budget ≥ N).
-
-    Returns per-step mean and standard error of the corpus Gini–Simpson index (steps 1..S).
-    """
-    rng = np.random.default_rng(seed)
-    k, n, alpha = lp.p_star.size, lp.docs, lp.smoothing
-    crawls = [rng.multinomial(lp.crawl_size(0), lp.p_star, size=reps).astype(float)]
-    gs = np.empty((reps, lp.steps))
-    for t in range(lp.steps):
-        pool = sum(crawls[i] for i in lp.pool(t))
-        if lp.regime == "subsample" and pool.sum(axis=1)[0] > lp.train_budget:
-            pool = np.array(
-                [
-                    rng.multivariate_hypergeometric(row.astype(np.int64), lp.train_budget)
-                    for row in pool
-                ]
-            ).astype(float)
-        q = (pool + alpha) / (pool.sum(axis=1, keepdims=True) + k * alpha)
-        a = lp.ai_share[t + 1]
-        corpus = rng.multinomial(n, a * q + (1 - a) * lp.fresh).astype(float)
-        gs[:, t] = 1 - ((corpus / n) ** 2).sum(axis=1)
-        crawls.append(corpus)
-    return gs.mean(axis=0), gs.std(axis=0, ddof=1) / np.sqrt(reps)
+def md_verdicts(md: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(title, verdict, [(check, verdict)]) of every case section of validation.md."""
+    out = []
+    for section in md.split("\n## ")[1:]:
+        title, verdict = re.match(r"(.*) — (pass|FAIL)\n", section).groups()
+        rows = re.findall(
+            r"^\| (.+?) \| \S+ \| \S \| \S+ \| \S+ \| (pass|\*\*FAIL\*\*) \|$", section, re.M
+        )
+        out.append((title, verdict, [(label, v.strip("*")) for label, v in rows]))
+    return out
 
 
-# ---------------------------------------------------------------- theory
+def html_verdicts(page: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The same, read from validation.html."""
+    out = []
+    for section in re.findall(r"<section id=\"\w+\">(.*?)</section>", page, re.S):
+        title, verdict = re.search(
+            r"<h2>(.*?) — <span class=\"(?:pass|fail)\">(\w+)</span>", section
+        ).groups()
+        rows = re.findall(
+            r"<tr><td class=\"label\">(.*?)</td>.*?"
+            r"<td class=\"label (?:pass|fail)\">(\w+)</td></tr>",
+            section,
+            re.S,
+        )
+        out.append(
+            (html.unescape(title), verdict, [(html.unescape(label), v) for label, v in rows])
+        )
+    return out
 
 
-def test_replace_theory_is_the_wright_fisher_closed_form():
-    lp = loop(docs=40, archive=40, budget=40)
-    h_star = 1 - P @ P
-    t = np.arange(1, lp.steps + 1)
-    expected = h_star * (1 - 1 / 40) ** (t + 1)
-    np.testing.assert_allclose(th.expected_gini_simpson(lp)[1:], expected, rtol=1e-12)
-    assert th.expected_gini_simpson(lp)[0] == pytest.approx(h_star * (1 - 1 / 40))
+# ---------------------------------------------------------------- report
 
 
-def test_replace_theory_with_budget_below_and_archive_above_n():
-    lp = loop(docs=60, archive=500, budget=30)
-    t = np.arange(1, lp.steps + 1)
-    expected = (1 - P @ P) * (1 - 1 / 30) * (1 - 1 / 30) ** (t - 1) * (1 - 1 / 60)
-    np.testing.assert_allclose(th.expected_gini_simpson(lp)[1:], expected, rtol=1e-12)
+def test_html_escapes_text_from_a_case(tmp_path):
+    write_report([result("x", claim="<script>alert(1)</script> and a < b")], tmp_path)
+    page = (tmp_path / "validation.html").read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; and a &lt; b" in page
+    assert "Case x &amp; co" in page
+    assert "<script>alert(1)</script>" in (tmp_path / "validation.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [
-        {"regime": "accumulate"},
-        {"regime": "window", "window": 3},
-        {"regime": "subsample", "train_budget": 60},
-        {"smoothing": 0.3},
-        {"ai_share": np.r_[1.0, np.full(8, 0.7)], "fresh": zipf(12, 0.5)},
-        {"regime": "accumulate", "smoothing": 0.2, "ai_share": np.full(9, 0.8)},
-    ],
-)
-def test_second_moment_recursion_matches_independent_monte_carlo(kw):
-    lp = loop(**kw)
-    mean, se = chain_gini_simpson(lp, reps=4000)
-    theory = th.expected_gini_simpson(lp)[1:]
-    assert np.all(np.abs(mean - theory) <= 4 * se), (mean, theory, se)
-
-
-def test_regimes_are_ordered_in_theory():
-    gs = {
-        r: th.expected_gini_simpson(loop(regime=r, train_budget=50))[-1]
-        for r in ("replace", "subsample", "accumulate")
-    }
-    assert gs["replace"] < gs["subsample"] < gs["accumulate"]
-
-
-def test_richness_theory_matches_monte_carlo():
-    lp = loop(docs=30, archive=30, budget=30)
-    rng = np.random.default_rng(3)
-    counts = rng.multinomial(30, P, size=20000)
-    rich = []
-    for _ in range(lp.steps):
-        counts = rng.multinomial(30, counts / 30)
-        rich.append((counts > 0).sum(axis=1))
-    rich = np.array(rich)
-    se = rich.std(axis=1) / np.sqrt(rich.shape[1])
-    theory = th.expected_richness_replace(lp)[1:]
-    assert np.all(np.abs(rich.mean(axis=1) - theory) <= 4 * se)
-    assert np.all(np.diff(theory) < 0)
-
-
-def test_richness_theory_refuses_other_regimes():
-    with pytest.raises(ValueError, match="replace"):
-        th.expected_richness_replace(loop(regime="accumulate"))
-
-
-def test_nucleus_set_by_hand_and_against_the_model():
-    assert th.nucleus_set(np.array([0.2, 0.5, 0.3]), 0.7).tolist() == [False, True, True]
-    assert th.nucleus_set(np.array([0.2, 0.5, 0.3]), 0.85).tolist() == [True, True, True]
-    rng = np.random.default_rng(0)
-    for _ in range(50):
-        p = rng.dirichlet(np.ones(15))
-        top_p = rng.uniform(0.3, 0.99)
-        kept = nucleus(as_csr(p[None]), top_p).toarray()[0] > 0
-        assert np.array_equal(th.nucleus_set(p, top_p), kept)
-
-
-def test_truncation_course_reaches_a_fixed_point():
-    p = np.array([0.4, 0.3, 0.2, 0.1])
-    course = th.truncation_course(p, 0.75)
-    # fit 0: {0.4, 0.3, 0.2}; renormalised 0.44, 0.33, 0.22 -> {0.44, 0.33}; then stable.
-    # Closest call: in fit 1 the mass before 0.22 is 0.7/0.9, just above 0.75.
-    assert [s.tolist() for s in course.sets] == [
-        [True, True, True, False],
-        [True, True, False, False],
+def test_markdown_and_html_list_the_same_cases_and_verdicts(tmp_path):
+    results = [result("a"), result("b", fail=True), result("c")]
+    write_report(results, tmp_path, quick=True, overrides=["steps=3"])
+    md = (tmp_path / "validation.md").read_text()
+    page = (tmp_path / "validation.html").read_text()
+    expected = [
+        (
+            r.title,
+            "pass" if r.passed else "FAIL",
+            [(c.label, "pass" if c.passed else "FAIL") for c in r.checks],
+        )
+        for r in results
     ]
-    assert course.generations == 1
-    assert course.margin == pytest.approx(0.7 / 0.9 - 0.75)
-    assert th.truncation_course(p, 1.0).survivors.all()
+    assert md_verdicts(md) == html_verdicts(page) == expected
+    assert md.startswith("# Ouroboros validation against the literature\n\n2 of 3 cases pass")
+    assert "(quick size; --set steps=3)" in md and "--set steps=3" in page
+    for r in results:
+        assert f"![{r.title}](figures/{r.key}.png)" in md
+        assert (tmp_path / "figures" / f"{r.key}.png").read_bytes() == PNG
 
 
-def test_tempered_curve():
-    assert np.allclose(th.tempered_gini_simpson(P, 1.0, 5)[1:], 1 - P @ P)
-    curve = th.tempered_gini_simpson(P, 0.8, 6)[1:]
-    assert np.all(np.diff(curve) < 0)
-    assert curve[0] == pytest.approx(th.gini_simpson(P**1.25))
-
-
-# ---------------------------------------------------------------- simulator vs theory
-
-
-@pytest.fixture(scope="module")
-def quick() -> V.Context:
-    return V.Context(quick=True)
-
-
-@pytest.mark.parametrize("key", list(V.CASES))
-def test_quick_case_passes(quick, key):
-    result = V.CASES[key](quick)
-    failed = [c for c in result.checks if not c.passed]
-    assert result.checks
-    assert not failed, failed
-    assert result.figure.startswith(b"\x89PNG")
-
-
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        ["web.docs_per_step=300", "crawlers.budget=120", "content.n_topics=25"],
-        ["crawlers.budget=400", "content.topic_zipf=0.6", "steps=12", "replications=40"],
-        ["models.regime=accumulate", "content.n_topics=15", "content.topic_zipf=1.4"],
-        ["models.regime=subsample", "models.train_budget=150"],
-    ],
-)
-def test_wright_fisher_survives_user_overrides(overrides):
-    ctx = V.Context(quick=True, overrides=overrides)
-    result = V.case_wright_fisher(ctx)
-    assert all(c.passed for c in result.checks), result.checks
-    sc = ctx.scenario("wright_fisher")
-    for text in overrides:
-        key, value = text.split("=")
-        node = sc.to_dict()
-        for part in key.split("."):
-            node = node[part]
-        assert str(node) == value
-
-
-@pytest.mark.slow
-def test_full_size_validation_passes(tmp_path):
-    results = V.run_cases(quick=False)
-    V.write_report(results, tmp_path)
-    assert all(r.passed for r in results), [r.key for r in results if not r.passed]
+def test_report_extends_the_shared_layout(tmp_path):
+    write_report([result("x")], tmp_path)
+    page = (tmp_path / "validation.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<h1>Ouroboros validation against the literature</h1>" in page
+    assert "<figure><img alt=" in page and "data:image/png;base64," in page
 
 
 # ---------------------------------------------------------------- command
@@ -210,7 +124,7 @@ def test_validate_command_writes_report(tmp_path):
 
 
 def test_validate_command_exits_1_when_a_case_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr(V, "SIGMAS", 0.0)  # no tolerance: the Monte Carlo error must fail
+    monkeypatch.setattr(checks, "SIGMAS", 0.0)  # no tolerance: the Monte Carlo error must fail
     result = CliRunner().invoke(
         app, ["validate", "--quick", "--case", "detector", "--out", str(tmp_path)]
     )

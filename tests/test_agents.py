@@ -1,0 +1,170 @@
+"""The AI agents: WebCrawler (visit order, budget, scope, hand-over to the pool) and AIModel
+(publishing to its farms, retraining on its pool)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulation.policies import TrainingPool
+from simulation.runner import run_one
+from tests.conftest import NO_FILTER, small_scenario, stepped
+
+
+def test_crawl_respects_budget_and_scope():
+    scenario = small_scenario(
+        steps=2, crawlers={"budget": 1500, "scope": "all"}, filtering=NO_FILTER
+    )
+    model = stepped(scenario, 2)
+    crawler = model.crawlers[0]
+    fresh = model.corpus.since(1)
+    crawled = crawler.collect(fresh)
+    assert len(crawled) == 1500
+    assert crawled.step.min() >= 1
+    visited = np.unique(crawled.site)
+    # Budget spent site by site: every visited site but the last is taken whole.
+    taken = np.bincount(crawled.site, minlength=60)[visited]
+    available = np.bincount(fresh.site, minlength=60)[visited]
+    assert (taken == available).sum() >= len(visited) - 1
+
+
+def test_collect_equals_a_stable_sort_of_documents_by_visit_rank():
+    model = stepped(small_scenario(steps=1, crawlers={"budget": 700}), 1)
+    crawler, fresh = model.crawlers[0], model.corpus.since(1)
+    order = np.random.default_rng(1).permutation(60)[:45]  # 15 sites unreachable
+    crawler.visit_order = lambda: order
+    rank = np.full(60, 60)
+    rank[order] = np.arange(45)
+    doc_rank = rank[fresh.site]
+    reachable = np.flatnonzero(doc_rank < 45)
+    expected = np.sort(reachable[np.argsort(doc_rank[reachable], kind="stable")[:700]])
+    got = crawler.collect(fresh)
+    assert len(got) == 700
+    for column in ("site", "topic", "author", "step"):
+        assert np.array_equal(getattr(got, column), getattr(fresh, column)[expected])
+
+
+def test_collect_takes_everything_under_the_budget():
+    model = stepped(small_scenario(steps=1, crawlers={"budget": 10**6}), 1)
+    fresh = model.corpus.since(1)
+    got = model.crawlers[0].collect(fresh)  # random order visits every site
+    assert len(got) == len(fresh) == model.config.web.docs_per_step
+    assert np.array_equal(np.sort(got.site), np.sort(fresh.site))
+
+
+@pytest.mark.parametrize("strategy", ["random", "pagerank"])
+def test_random_and_pagerank_orders_visit_every_site_once(strategy):
+    model = stepped(small_scenario(crawlers={"strategy": strategy}))
+    order = model.crawlers[0].visit_order()
+    assert np.array_equal(np.sort(order), np.arange(60))
+
+
+def test_pagerank_order_starts_at_a_site_with_probability_its_pagerank():
+    model = stepped(small_scenario(crawlers={"strategy": "pagerank"}))
+    crawler, rank = model.crawlers[0], model.network.pagerank
+    draws = 4000
+    first = np.array([crawler.visit_order()[0] for _ in range(draws)])
+    for site in (int(np.argmax(rank)), int(np.argsort(rank)[30])):
+        p = rank[site] / rank.sum()
+        assert abs(np.mean(first == site) - p) < 4 * np.sqrt(p * (1 - p) / draws)
+
+
+def test_bfs_order_visits_reachable_sites_by_hops_from_the_seeds():
+    from scipy.sparse.csgraph import shortest_path
+
+    model = stepped(small_scenario(crawlers={"strategy": "bfs", "seeds": 3}))
+    crawler, net = model.crawlers[0], model.network
+    order = crawler.visit_order()
+    assert len(np.unique(order)) == len(order)
+    seeds = order[:3]
+    hops = shortest_path(net.adjacency, directed=True, unweighted=True, indices=seeds).min(axis=0)
+    assert np.all(hops[seeds] == 0)
+    assert np.all(np.diff(hops[order]) >= 0)  # breadth first: never back to fewer hops
+    assert np.array_equal(np.sort(order), np.flatnonzero(np.isfinite(hops)))
+
+
+@pytest.mark.parametrize("scope,first_step", [("fresh", 3), ("all", 0)])
+def test_crawl_scope_fresh_takes_documents_since_the_last_crawl(scope, first_step, monkeypatch):
+    # Keep every block, so that what the crawler asks for is what it gets.
+    monkeypatch.setattr("simulation.corpus.Corpus.forget_before", lambda self, step: None)
+    scenario = small_scenario(crawlers={"scope": scope, "budget": 10**6}, filtering=NO_FILTER)
+    model = stepped(scenario, 2)
+    crawler = model.crawlers[0]
+    seen = []
+    original = crawler.collect
+    monkeypatch.setattr(crawler, "collect", lambda docs: seen.append(docs) or original(docs))
+    model.step()
+    model.step()  # step 4: a generation boundary
+    (candidates,) = seen
+    assert candidates.step.min() == first_step and candidates.step.max() == 4
+    assert crawler.last_crawl == 4
+    web = scenario.web
+    expected = {"fresh": 2 * web.docs_per_step, "all": web.archive_docs + 4 * web.docs_per_step}
+    assert len(candidates) == expected[scope]
+
+
+def test_crawl_hands_what_passes_the_filter_to_the_target_pool():
+    scenario = small_scenario(
+        crawlers={"budget": 1500}, filtering=NO_FILTER, models={"regime": "replace"}
+    )
+    model = stepped(scenario, 2)
+    crawler, ai = model.crawlers[1], model.ai_models[1]
+    assert crawler.target is ai
+    assert crawler.flagged.shape == crawler.synthetic.shape == (1500,)
+    assert not crawler.flagged.any()  # no detector
+    stats = ai.pool.training_set(np.random.default_rng(0))
+    assert stats.total_weight == 1500
+    assert stats.synthetic_weight == crawler.synthetic.sum()
+    assert ai.train_synthetic_share == pytest.approx(crawler.synthetic.mean())
+
+
+@pytest.mark.parametrize("strategy", ["random", "bfs", "pagerank"])
+@pytest.mark.parametrize("scope", ["fresh", "all"])
+@pytest.mark.parametrize("regime", ["replace", "accumulate", "window", "subsample"])
+def test_every_strategy_scope_and_regime_runs(strategy, scope, regime):
+    scenario = small_scenario(
+        steps=4, crawlers={"strategy": strategy, "scope": scope}, models={"regime": regime}
+    )
+    metrics = run_one(scenario).metrics
+    assert metrics["generation"].iloc[-1] == 2
+    assert metrics["tail_survival"].between(0, 1).all()
+
+
+def test_publish_puts_labelled_synthetic_documents_on_the_models_farms():
+    scenario = small_scenario(filtering={"provenance": {"label_rate": 0.3}})
+    model = stepped(scenario)
+    ai = model.ai_models[1]
+    n = 4000
+    docs = ai.publish(n, step=5, doc_length=16)
+    assert len(docs) == n and docs.tokens.shape == (n, 16)
+    assert np.isin(docs.site, ai.farms).all()
+    assert (model.network.farm_owner[docs.site] == 1).all()
+    assert (docs.ai_author == 1).all() and docs.synthetic.all()
+    assert (docs.ai_fraction == 1.0).all() and (docs.step == 5).all() and (docs.author == -1).all()
+    assert np.all(ai.generator.topic_probs_[docs.topic] > 0)  # topics the model can write
+    se = np.sqrt(0.3 * 0.7 / n)
+    assert abs(docs.labeled.mean() - 0.3) < 4 * se
+
+
+def test_retrain_fits_the_pool_and_keeps_the_model_when_it_is_empty(small_model):
+    model = small_model
+    ai = model.ai_models[0]
+    batch = model.archive.take(np.arange(30))
+    batch.topic[:] = 3
+    batch.synthetic[:10] = True  # weights: 10 synthetic × 2, 20 human × 1 → half synthetic
+    weights = np.where(batch.synthetic, 2.0, 1.0)
+    ai.pool = TrainingPool("replace", model.content.n_topics, model.content.n_words)
+    ai.pool.add(batch, weights)
+    ai.retrain()
+    assert ai.train_synthetic_share == 0.5
+    expected_topics = np.zeros(model.content.n_topics)
+    expected_topics[3] = 1.0
+    assert np.array_equal(ai.generator.topic_probs_, expected_topics)
+    held_out = (model.held_out_topics, model.held_out_tokens)
+    assert ai.cross_entropy == ai.generator.cross_entropy(*held_out)
+    fitted = ai.generator.word_probs_.copy()
+    ai.pool.add(batch.take(np.zeros(0, dtype=np.int64)), np.zeros(0))  # all filtered out
+    ai.retrain()
+    assert (ai.generator.word_probs_ != fitted).nnz == 0
+    assert ai.train_synthetic_share == 0.5
+    assert ai.cross_entropy == ai.generator.cross_entropy(*held_out)

@@ -1,0 +1,103 @@
+"""ContentSpace: the truth p* (Zipf topic popularity, per-topic words), its tail and the real
+documents drawn from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulation.content import ContentSpace, zipf
+from simulation.scenario import Content
+
+CONFIG = Content(vocabulary="zipf", n_words=300, n_topics=40, doc_length=16, topic_zipf=1.1)
+
+
+def space(seed: int = 0, **overrides) -> ContentSpace:
+    config = CONFIG.model_copy(update=overrides) if overrides else CONFIG
+    return ContentSpace(config, np.random.default_rng(seed))
+
+
+def test_zipf_is_the_normalised_power_law():
+    p = zipf(50, 1.3)
+    assert p.sum() == pytest.approx(1.0, abs=1e-15)
+    assert np.all(np.diff(p) < 0)
+    np.testing.assert_allclose(p[0] / p[1:], np.arange(2, 51) ** 1.3, rtol=1e-13)
+    np.testing.assert_allclose(zipf(4, 0.0), 0.25, rtol=0)
+
+
+def test_topic_popularity_is_exactly_zipf_and_rows_are_distributions():
+    content = space()
+    assert np.array_equal(content.topic_probs, zipf(40, 1.1))
+    assert content.word_probs.shape == (40, 300)
+    assert np.all(content.word_probs > 0)
+    np.testing.assert_allclose(content.word_probs.sum(axis=1), 1.0, rtol=1e-13)
+    np.testing.assert_allclose(content.reality.topic_probs_, content.topic_probs, rtol=1e-13)
+    np.testing.assert_allclose(
+        content.reality.word_probs_.toarray(), content.word_probs, rtol=1e-12
+    )
+
+
+def test_same_seed_same_truth_other_seed_other_words():
+    a, b, c = space(5), space(5), space(6)
+    assert np.array_equal(a.word_probs, b.word_probs)
+    assert np.array_equal(a.topic_probs, b.topic_probs)
+    assert not np.array_equal(a.word_probs, c.word_probs)
+    assert np.array_equal(a.topic_probs, c.topic_probs)  # popularity is the Zipf law, not drawn
+
+
+def test_specificity_zero_gives_every_topic_the_base_vocabulary():
+    content = space(topic_specificity=0.0, word_zipf=1.0)
+    np.testing.assert_allclose(content.word_probs, np.tile(zipf(300, 1.0), (40, 1)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.05, 0.2, 0.5, 0.9])
+def test_tail_topics_are_the_rarest_holding_at_most_the_fraction(fraction):
+    content = space()
+    p = content.topic_probs
+    tail = content.tail_topics(fraction)
+    assert tail.dtype == bool and tail.any()
+    assert p[tail].max() < p[~tail].min()  # the rarest topics
+    if tail.sum() > 1:
+        assert p[tail].sum() <= fraction
+    # Maximal: adding the next rarest topic would exceed the fraction.
+    assert p[tail].sum() + p[~tail].min() > fraction
+
+
+def test_tail_topics_keep_one_topic_when_even_the_rarest_is_too_heavy():
+    tail = space().tail_topics(1e-6)
+    assert tail.sum() == 1 and tail[39]
+
+
+def test_real_documents_follow_p_star():
+    content = space()
+    n = 4000
+    topics, tokens = content.sample_real(n, np.random.default_rng(11))
+    assert topics.shape == (n,) and tokens.shape == (n, 16)
+    p = content.topic_probs
+    counts = np.bincount(topics, minlength=40)
+    assert np.all(np.abs(counts - n * p) < 4 * np.sqrt(n * p * (1 - p)))
+    # Words of the most common topic against its row of p*, on its ten likeliest words.
+    words = tokens[topics == 0].ravel()
+    q = content.word_probs[0]
+    top = np.argsort(q)[::-1][:10]
+    m = words.size
+    hits = np.array([np.count_nonzero(words == w) for w in top])
+    assert np.all(np.abs(hits - m * q[top]) < 4 * np.sqrt(m * q[top] * (1 - q[top])))
+
+
+def test_real_words_are_drawn_for_the_given_topics():
+    content = space()
+    topics = np.array([3, 3, 17])
+    words = content.sample_real_words(topics, 7, np.random.default_rng(0))
+    assert words.shape == (3, 7) and words.dtype == content.token_dtype
+    assert np.all(content.word_probs[topics[:, None], words] > 0)
+
+
+@pytest.mark.parametrize(
+    "n_words,dtype", [(300, np.uint16), (65536, np.uint16), (65537, np.uint32)]
+)
+def test_token_dtype_is_the_smallest_that_holds_the_vocabulary(n_words, dtype):
+    content = space(n_words=n_words, n_topics=2, doc_length=4)
+    assert content.token_dtype is dtype
+    _, tokens = content.sample_real(500, np.random.default_rng(0))
+    assert tokens.dtype == dtype and tokens.max() < n_words
