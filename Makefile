@@ -19,12 +19,12 @@ fi; \
 exit 1
 endef
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@PYBIN=$$($(find_python)) || { echo "error: Ouroboros needs Python >= 3.12 (none found as python3.12, python3.13 or via pyenv)" >&2; exit 2; }; \
 	echo "Creating $(VENV) with $$PYBIN"; \
 	[ -x $(PY) ] || $$PYBIN -m venv $(VENV); \
 	$(PY) -m pip install --quiet --upgrade pip && \
-	$(PY) -m pip install --quiet -e '.[dev]' && touch $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]' && touch $(STAMP)
 
 # The demo's sweep: all five filtering policies × six AI shares, 2 replications, 24 steps.
 DEMO_SWEEP := --out runs/demo --workers 2 --set steps=24 --set replications=2

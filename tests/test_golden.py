@@ -95,7 +95,9 @@ def test_every_bundled_scenario_has_a_golden_entry():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_results_are_unchanged(name):
     expected = json.loads(GOLDEN.read_text())[name]
-    assert run_digest(CASES[name]) == expected
+    assert run_digest(CASES[name]) == expected, (
+        "results changed; if only the environment did (constraints.txt), regenerate the digests"
+    )
 
 
 if __name__ == "__main__" and "--update" in sys.argv:
