@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.progress import (
 from rich.table import Table
 
 from simulation.scenario import Scenario, ScenarioError, load
+
+if TYPE_CHECKING:
+    from simulation.designs import Design
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -40,6 +43,12 @@ Overrides = Annotated[
     typer.Option("--set", help="Override a scenario key, e.g. --set web.ai_share=0.5"),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Run even above the memory or work budget (see `ouroboros check`)."
+    ),
+]
 
 
 @app.callback()
@@ -66,6 +75,26 @@ def user_errors():
         fail(exc.problems)
     except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as exc:
         fail([f"{exc.filename or ''}: {exc.strerror or exc}"])
+
+
+def check_before_running(
+    config: Scenario, out_dir: Path, source: str, *, force: bool, workers: int = 1
+) -> None:
+    """Everything that can fail before a simulation starts: the budget, the output folder.
+
+    Also removes the staging folders that killed runs left in `out_dir`, and says so.
+    """
+    from simulation import budget, files, preflight
+
+    est = budget.check_budget(config, force=force, source=source, workers=workers)
+    preflight.check_output_root(out_dir, config.name, need_bytes=est.output_bytes)
+    cleaned = files.clean_stale_staging(out_dir)
+    if cleaned:
+        err.print(
+            f"removed {len(cleaned)} unfinished folder(s) that killed runs left in {out_dir} "
+            f"(e.g. {cleaned[0].name})",
+            highlight=False,
+        )
 
 
 def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
@@ -123,12 +152,17 @@ def run(
         int | None, typer.Option("--replications", "-r", help="Override replications.")
     ] = None,
     quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Run a scenario (all its replications) and write a run folder."""
     from simulation.runner import run_scenario
 
     extra = [f"replications={replications}"] if replications is not None else []
     config = load_scenario(scenario, (overrides or []) + extra)
+    if config.sweep is not None:
+        fail([f"{scenario}: has a `sweep:` section; run it with `ouroboros sweep {scenario}`"])
+    with user_errors():
+        check_before_running(config, out_dir, str(scenario), force=force)
     with user_errors(), step_progress(quiet, config.name) as progress:
         run_dir = run_scenario(config, out_root=out_dir, progress=progress)
     print_summary(run_dir)
@@ -139,17 +173,29 @@ def run(
 def check(
     scenarios: Annotated[list[Path], typer.Argument(help="Scenario files to validate.")],
     overrides: Overrides = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Parallel runs (sweeps' memory).")
+    ] = 2,
 ) -> None:
-    """Validate scenario files; exit status 2 if any is invalid."""
+    """Validate scenario files as `run` and `sweep` would (every design point, the memory and
+    work budget); print each one's estimated size; exit status 2 if any is invalid."""
+    from simulation import budget
+    from simulation.designs import build
+
     problems: list[str] = []
     for path in scenarios:
         try:
             config = load(path, overrides or [])
+            est = budget.check_budget(config, force=False, source=str(path), workers=workers)
+            if config.sweep is not None:
+                build(config, str(path))
         except ScenarioError as exc:
             problems.extend(exc.problems)
             continue
         sweep = f", sweep: {config.sweep.design}" if config.sweep else ""
-        out.print(f"ok  {path}  ({config.name}, {config.steps} steps{sweep})", highlight=False)
+        line = f"ok  {path}  ({config.name}, {config.steps} steps{sweep})"
+        out.print(line, highlight=False, soft_wrap=True)
+        out.print(f"    {est.describe()}", highlight=False, soft_wrap=True)
     if problems:
         fail(problems)
 
@@ -182,6 +228,41 @@ class ExecutorChoice(StrEnum):
     dask = "dask"
 
 
+def sweep_to_run(
+    scenario: Path | None,
+    overrides: list[str] | None,
+    out_dir: Path,
+    resume: Path | None,
+    *,
+    force: bool,
+    workers: int,
+    notes: list[str],
+) -> tuple[Scenario, Design, Path | None]:
+    """The sweep `ouroboros sweep` is asked for, checked before anything runs: its scenario,
+    design and, when resuming, its folder (cleaned of a killed sweep's leftovers; None for a new
+    sweep, whose folder is made once the executor is up)."""
+    from simulation import budget, preflight
+    from simulation import sweep as sweeps
+    from simulation.designs import build
+
+    if resume is not None:
+        given = load(scenario, overrides or []) if scenario is not None else None
+        config, design = sweeps.reopen(resume, given)
+        preflight.check_output_root(resume, "", "--resume")
+        budget.check_budget(config, force=force, source=str(resume), workers=workers)
+        notes += [
+            f"removed {path}, left by a killed sweep" for path in sweeps.clean_leftovers(resume)
+        ]
+        return config, design, resume
+    if scenario is None:
+        fail(["give a SCENARIO to start a sweep, or --resume DIR to finish one"])
+    config = load(scenario, overrides or [])
+    if config.sweep is None:
+        fail([f"{scenario}: no `sweep:` section; use `ouroboros run {scenario}`"])
+    check_before_running(config, out_dir, str(scenario), force=force, workers=workers)
+    return config, build(config, str(scenario)), None
+
+
 @app.command()
 def sweep(
     scenario: Annotated[
@@ -202,42 +283,51 @@ def sweep(
         Path | None, typer.Option(help="Finish an interrupted sweep folder: run what is missing.")
     ] = None,
     quiet: Quiet = False,
+    force: Force = False,
 ) -> None:
     """Run a sweep (design × arms × replications) in parallel; resumable."""
     import time
+    from contextlib import ExitStack
 
+    from simulation import preflight
     from simulation import sweep as sweeps
 
     started = time.perf_counter()
+    notes: list[str] = []
     with user_errors():
-        if resume is not None:
-            given = load(scenario, overrides or []) if scenario is not None else None
-            config, design = sweeps.reopen(resume, given)
-            sweep_dir = resume
-        elif scenario is None:
-            fail(["give a SCENARIO to start a sweep, or --resume DIR to finish one"])
-        else:
-            config = load(scenario, overrides or [])
-            sweep_dir, design = sweeps.create(config, out_dir, str(scenario))
-        todo = int((sweeps.read_status(sweep_dir, design)["state"] != sweeps.DONE).sum())
-    total = len(design.table)
-    err.print(f"Sweep folder: {sweep_dir} ({total} runs, {todo} to do)", highlight=False)
-    try:
-        with (
-            step_progress(quiet, f"{config.name}: runs") as progress,
-            sweeps.open_executor(executor.value, workers, scheduler) as pool,
-        ):
-            tick = progress(todo) if progress is not None else None
-            status = sweeps.execute(
-                sweep_dir, design, pool, on_finished=(lambda *_: tick()) if tick else None
+        config, design, sweep_dir = sweep_to_run(
+            scenario, overrides, out_dir, resume, force=force, workers=workers, notes=notes
+        )
+        if scheduler is not None:
+            scheduler = preflight.check_scheduler(scheduler)
+    with ExitStack() as stack:
+        try:  # connect before making a folder: a wrong address leaves nothing behind
+            pool = stack.enter_context(sweeps.open_executor(executor.value, workers, scheduler))
+        except OSError as exc:
+            fail([f"--scheduler {scheduler}: cannot connect ({' '.join(str(exc).split())[:160]})"])
+        with user_errors():
+            if sweep_dir is None:
+                sweep_dir, design = sweeps.create(config, out_dir, str(scenario), design)
+            todo = int((sweeps.read_status(sweep_dir, design, notes)["state"] != sweeps.DONE).sum())
+        for note in notes:
+            err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        err.print(f"Sweep folder: {sweep_dir} ({len(design.table)} runs, {todo} to do)")
+        try:
+            with step_progress(quiet, f"{config.name}: runs") as progress:
+                tick = progress(todo) if progress is not None else None
+                status = sweeps.execute(
+                    sweep_dir, design, pool, on_finished=(lambda *_: tick()) if tick else None
+                )
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted; finished runs kept. Resume: ouroboros sweep --resume {sweep_dir}"
             )
-    except KeyboardInterrupt:
-        err.print(f"interrupted; finished runs kept. Resume: ouroboros sweep --resume {sweep_dir}")
-        raise typer.Exit(130) from None
-    except OSError as exc:
-        fail([f"--scheduler {scheduler}: cannot connect ({exc})" if scheduler else str(exc)])
+            raise typer.Exit(130) from None
+        except OSError as exc:
+            fail([f"{exc}; finished runs kept. Resume: ouroboros sweep --resume {sweep_dir}"])
     session = sweeps.session_record(executor.value, workers, scheduler, started, status)
-    status = sweeps.assemble(sweep_dir, config, design, session)
+    with user_errors():
+        status = sweeps.assemble(sweep_dir, config, design, session)
     failed = status[status["state"] == sweeps.FAILED]
     out.print(
         f"{session['done']} of {len(status)} runs done, {len(failed)} failed, "
@@ -333,8 +423,12 @@ def viz(
     """Serve the browser view (Mesa SolaraViz) of a scenario on 127.0.0.1 until Ctrl+C."""
     import os
 
+    from simulation.preflight import check_port_free
+
     path = scenario or SCENARIO_DIR / "baseline.yaml"
     load_scenario(path, overrides)  # bad input exits 2 before any server starts
+    with user_errors():
+        check_port_free("127.0.0.1", port)
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "false"  # read when solara is imported
     from solara.__main__ import cli as solara_cli
 

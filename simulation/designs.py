@@ -10,7 +10,7 @@ random numbers): policy differences are then not blurred by different random dra
 from __future__ import annotations
 
 import itertools
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from simulation import dotted
-from simulation.scenario import Range, Scenario, ScenarioError, Sweep, validate
+from simulation.scenario import MAX_PROBLEMS, Range, Scenario, ScenarioError, Sweep, validate
 
 MORRIS_LEVELS = 4
 DESIGN_STREAM = 2**32 - 1  # spawn key of the sampler's own stream, apart from every run's key
@@ -55,42 +55,57 @@ class Design:
         point = {k: _plain(col.iloc[design_point]) for k, col in self.points.items()}
         return dotted.updated(dotted.updated(self.base, self.arms[arm]), point)
 
+    def configs(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """(arm, design point, `config(arm, design_point)`) of every arm and design point."""
+        rows = self.points.to_dict("records")  # far faster than `config`'s row lookups
+        for arm, overrides in self.arms.items():
+            arm_base = dotted.updated(self.base, overrides)
+            for i, row in enumerate(rows):
+                yield arm, i, dotted.updated(arm_base, {k: _plain(v) for k, v in row.items()})
+
 
 def build(scenario: Scenario, source: str = "<scenario>") -> Design:
-    """The design of a sweep scenario; every run's scenario is validated before anything runs."""
+    """The design of a sweep scenario; every run's scenario is validated before anything runs.
+
+    The schema has checked the factors' kinds and the design's size; that size (at most
+    `schema.MAX_RUNS` runs) is checked again here before any table is made.
+    """
     if scenario.sweep is None:
         raise ScenarioError([f"{source}: no `sweep:` section; use `ouroboros run` for one run"])
+    problems = scenario.sweep.problems(scenario.model_dump(), scenario.replications)
+    if problems:  # only for a Scenario made without validation (model_construct)
+        raise ScenarioError([f"{source}: {line}" for line in problems])
     base = {**scenario.to_dict(), "sweep": None}
     arms = dict(scenario.sweep.arms) or {scenario.name: {}}
     design = Design(
         base=base,
         arms=arms,
-        points=factor_points(scenario.sweep, base, scenario.seed, source),
+        points=factor_points(scenario.sweep, base, scenario.seed),
         replications=scenario.replications,
     )
-    problems: list[str] = []
-    for arm, point in itertools.product(arms, range(len(design.points))):
+    invalid: list[str] = []
+    for arm, point, config in design.configs():
         try:
-            validate(
-                design.config(arm, point), f"{source}: sweep arm {arm!r}, design point {point}"
-            )
+            validate(config, f"{source}: sweep arm {arm!r}, design point {point}")
         except ScenarioError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ScenarioError(list(dict.fromkeys(problems)))
+            invalid.extend(exc.problems)
+        if len(invalid) >= MAX_PROBLEMS:
+            invalid.append(f"{source}: … (stopped after {len(invalid)} problems)")
+            break
+    if invalid:
+        raise ScenarioError(list(dict.fromkeys(invalid)))
     return design
 
 
-def factor_points(sweep: Sweep, base: dict[str, Any], seed: int, source: str) -> pd.DataFrame:
+def factor_points(sweep: Sweep, base: dict[str, Any], seed: int) -> pd.DataFrame:
     """One row per design point with the value of every factor (no factors: one empty point)."""
     keys = list(sweep.factors)
     if not keys:
         return pd.DataFrame(index=range(1))
     if sweep.design == "grid":
-        lists = [_grid_values(sweep, key, source) for key in keys]
-        return pd.DataFrame(list(itertools.product(*lists)), columns=keys)
-    unit = _unit_sample(sweep, len(keys), seed, source)
-    ranges = [_range(sweep, key, source) for key in keys]
+        return pd.DataFrame(list(itertools.product(*sweep.factors.values())), columns=keys)
+    unit = _unit_sample(sweep, len(keys), seed)
+    ranges = [value for value in sweep.factors.values() if isinstance(value, Range)]
     columns = {}
     for j, (key, rng) in enumerate(zip(keys, ranges, strict=True)):
         values = rng.low + unit[:, j] * (rng.high - rng.low)
@@ -107,47 +122,19 @@ def salib_problem(sweep: Sweep) -> dict[str, Any]:
     return {"num_vars": len(names), "names": names, "bounds": bounds}
 
 
-def _unit_sample(sweep: Sweep, dim: int, seed: int, source: str) -> np.ndarray:
+def _unit_sample(sweep: Sweep, dim: int, seed: int) -> np.ndarray:
     """The design's points in the unit cube, reproducible from the scenario seed."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(DESIGN_STREAM,)))
     unit_problem = {"num_vars": dim, "names": list(sweep.factors), "bounds": [[0.0, 1.0]] * dim}
     if sweep.design == "lhs":
         return qmc.LatinHypercube(d=dim, seed=rng).random(sweep.samples)
-    if sweep.design == "sobol":
-        if sweep.samples & (sweep.samples - 1):
-            raise ScenarioError(
-                [
-                    f"{source}: sweep.samples: Sobol designs need a power of two "
-                    f"(got {sweep.samples}; e.g. {2 ** math.ceil(math.log2(sweep.samples))})"
-                ]
-            )
+    if sweep.design == "sobol":  # the schema has checked that `samples` is a power of two
         from SALib.sample import sobol
 
         return sobol.sample(unit_problem, sweep.samples, calc_second_order=False, seed=rng)
     from SALib.sample import morris
 
     return morris.sample(unit_problem, sweep.samples, num_levels=MORRIS_LEVELS, seed=rng)
-
-
-def _grid_values(sweep: Sweep, key: str, source: str) -> list[Any]:
-    values = sweep.factors[key]
-    if not isinstance(values, list) or not values:
-        raise ScenarioError(
-            [f"{source}: sweep.factors.{key}: a grid design needs a non-empty list of values"]
-        )
-    return values
-
-
-def _range(sweep: Sweep, key: str, source: str) -> Range:
-    value = sweep.factors[key]
-    if not isinstance(value, Range):
-        raise ScenarioError(
-            [
-                f"{source}: sweep.factors.{key}: a {sweep.design} design needs a range "
-                f"{{low: …, high: …}}, got {value!r}"
-            ]
-        )
-    return value
 
 
 def _is_integer_key(base: dict[str, Any], key: str) -> bool:

@@ -8,6 +8,7 @@ locations are tuples).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -56,3 +57,23 @@ def updated(
             node = node[part]
         node[last] = value
     return out
+
+
+def unknown(tree: Any, key: Key) -> str | None:
+    """Why `key` is not in `tree` (the first missing part, with a close match), or None if it is.
+
+    `unknown({"web": {"n_sites": 1}}, "web.n_sitez")` → `"web has no key 'n_sitez'; did you
+    mean 'web.n_sites'?"`.
+    """
+    node, done = tree, []
+    for part in parts(key):
+        if not isinstance(node, Mapping):
+            return f"{'.'.join(done)} is a value, not a section"
+        if part not in node:
+            where = f"{'.'.join(done)} has" if done else "a scenario has"
+            text = f"{where} no key {str(part)[:60]!r}"
+            close = difflib.get_close_matches(str(part), [str(k) for k in node], n=1)
+            return text + (f"; did you mean {'.'.join([*done, close[0]])!r}?" if close else "")
+        node = node[part]
+        done.append(str(part))
+    return None

@@ -10,6 +10,7 @@ that process pools and Dask can ship it. Writing to disk is `simulation.files`' 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from simulation.files import (
     staged_dir,
 )
 from simulation.model import WebEcosystem
-from simulation.scenario import Scenario, dump_yaml
+from simulation.scenario import Scenario, ScenarioError, dump_yaml
 
 OnStep = Callable[[WebEcosystem], None]
+RESCUE_NAME_BYTES = 100  # a name too long for --out still fits a rescue folder
 
 
 @dataclass
@@ -151,8 +153,10 @@ def write_run_folder(
     outputs: list[RunOutput],
     extra_manifest: dict[str, Any],
 ) -> Path:
-    """Write a complete run folder into a hidden temporary sibling, then rename it into place."""
-    with staged_dir(final_dir) as staging:
+    """Write a complete run folder into a hidden staging sibling and publish it as `final_dir`
+    (or the next free `-2`, `-3`… name if that is taken); returns the folder published."""
+    stage = staged_dir(final_dir)
+    with stage as staging:
         metrics = pd.concat([o.metrics for o in outputs], ignore_index=True)
         dists = pd.concat([o.distributions for o in outputs], ignore_index=True)
         atomic_write_text(staging / "scenario.yaml", dump_yaml(scenario))
@@ -167,7 +171,58 @@ def write_run_folder(
             **extra_manifest,
         )
         atomic_write_text(staging / "manifest.json", json.dumps(info, indent=2) + "\n")
-    return final_dir
+    assert stage.final is not None
+    return stage.final
+
+
+class ResultsNotSaved(ScenarioError):
+    """A simulation finished but its run folder could not be written where asked.
+
+    `rescued` is the complete run folder written instead (None if that failed too); the one
+    line in `problems` says what failed and where the results are.
+    """
+
+    def __init__(self, problems: list[str], rescued: Path | None):
+        super().__init__(problems)
+        self.rescued = rescued
+
+
+def rescue_root() -> Path:
+    """Where results go when their run folder cannot be written: a folder of the temp dir."""
+    return Path(tempfile.gettempdir()) / "ouroboros-rescue"
+
+
+def _reason(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def save_run(
+    out_root: Path, scenario: Scenario, outputs: list[RunOutput], extra: dict[str, Any]
+) -> Path:
+    """Write the run folder under `out_root`; if that fails (full disk, read-only filesystem,
+    a name too long, `out_root` a file…), write the same folder under `rescue_root()` and raise
+    `ResultsNotSaved` saying where: finished results are never discarded."""
+    try:
+        return write_run_folder(
+            new_run_dir(Path(out_root), scenario.name), scenario, outputs, extra
+        )
+    except OSError as exc:
+        failed = f"--out {out_root}: cannot write the run folder ({_reason(exc)})"
+        short = scenario.name.encode()[:RESCUE_NAME_BYTES].decode(errors="ignore")
+        try:
+            rescued = write_run_folder(new_run_dir(rescue_root(), short), scenario, outputs, extra)
+        except OSError as again:
+            raise ResultsNotSaved(
+                [
+                    f"{failed}; saving the results to {rescue_root()} failed too "
+                    f"({_reason(again)}); nothing was kept: free space or fix --out and rerun"
+                ],
+                None,
+            ) from exc
+        raise ResultsNotSaved(
+            [f"{failed}; the results were saved to {rescued} instead"], rescued
+        ) from exc
 
 
 def run_scenario(
@@ -177,7 +232,9 @@ def run_scenario(
 ) -> Path:
     """Run every replication of a scenario (one process) and write its run folder.
 
-    `progress(total_steps)` may return a callback invoked after every simulated step.
+    `progress(total_steps)` may return a callback invoked after every simulated step. Returns
+    the run folder written; raises `ResultsNotSaved` (a `ScenarioError`) if it had to be
+    written elsewhere (see `save_run`).
     """
     n_rep = scenario.replications
     tick = progress(n_rep * scenario.steps) if progress is not None else None
@@ -187,9 +244,5 @@ def run_scenario(
         for rep in range(n_rep)
     ]
     elapsed = time.perf_counter() - started
-    return write_run_folder(
-        new_run_dir(Path(out_root), scenario.name),
-        scenario,
-        outputs,
-        {"kind": "run", "replications": n_rep, "executor": "serial", "wall_seconds": elapsed},
-    )
+    extra = {"kind": "run", "replications": n_rep, "executor": "serial", "wall_seconds": elapsed}
+    return save_run(Path(out_root), scenario, outputs, extra)

@@ -1,7 +1,10 @@
 """The scenario schema: frozen pydantic models of every section of a scenario file.
 
 Every section forbids unknown keys (`extra="forbid"`), so a typo is an error, not a silently
-ignored key, and is immutable once validated. Reading files, `extends`, `--set` overrides and
+ignored key, and is immutable once validated. Types are strict (no `true` or `"3"` taken for a
+number; an integer is fine where a float is expected), floats are finite, and every size has a
+hard upper bound, so no single key can ask for absurd memory or time; a sweep's design is
+bounded to `MAX_RUNS` runs. Reading files, `extends`, `--set` overrides and
 error messages are `simulation.scenario`'s job.
 """
 
@@ -15,15 +18,25 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulation import dotted
+from simulation.yaml_input import shorten
+
+MAX_STEPS = 100_000
+MAX_RUNS = 1_000_000  # runs of one sweep: arms × design points × replications
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
+Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]  # a number of steps (or of generations)
+
+
+def Upto(limit: int) -> Any:  # noqa: N802 (reads as a type)
+    """A positive integer of at most `limit`."""
+    return Annotated[int, Field(ge=1, le=limit)]
 
 
 class Strict(BaseModel):
-    """Base for all scenario sections: immutable, unknown keys rejected."""
+    """Base for all scenario sections: immutable, unknown keys rejected, strict finite types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Schedule(Strict):
@@ -32,7 +45,8 @@ class Schedule(Strict):
     start: Rate
     end: Rate
     shape: Literal["linear", "logistic"] = "linear"
-    steepness: Annotated[float, Field(gt=0.0)] = 10.0
+    # Bounded so that `at` cannot overflow (exp(250) at most) or divide by ~0 (hi - lo ≥ 2e-4).
+    steepness: Annotated[float, Field(ge=1e-3, le=500.0)] = 10.0
 
     def at(self, step: int, steps: int) -> float:
         """AI share at `step` (1-based) of a run of `steps` steps."""
@@ -58,11 +72,11 @@ class Content(Strict):
 class Web(Strict):
     """The content network and how much is published."""
 
-    n_sites: Annotated[int, Field(ge=2)] = 1000
+    n_sites: Annotated[int, Field(ge=2, le=10**6)] = 1000
     links_per_site: PositiveInt = 3
     farm_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
-    docs_per_step: PositiveInt = 20000
-    archive_docs: PositiveInt = 100000
+    docs_per_step: Upto(10**7) = 20000
+    archive_docs: Upto(10**8) = 100000
     ai_share: Rate | Schedule = 0.3
 
     @model_validator(mode="after")
@@ -78,7 +92,7 @@ class Web(Strict):
 class Humans(Strict):
     """Human writers: interests, AI assistance, copying and forgetting."""
 
-    count: PositiveInt = 2000
+    count: Upto(10**7) = 2000
     interests: Annotated[int, Field(ge=1, le=64)] = 3
     ai_assist: Rate = 0.1
     assist_words: Rate = 0.5
@@ -91,23 +105,23 @@ class Models(Strict):
     """Generative models: how and on what they retrain, and how they generate."""
 
     count: Annotated[int, Field(ge=1, le=256)] = 3
-    retrain_every: PositiveInt = 6
+    retrain_every: Steps = 6
     regime: Literal["replace", "accumulate", "window", "subsample"] = "accumulate"
-    window: PositiveInt = 4
-    train_budget: PositiveInt = 60000
-    smoothing: Annotated[float, Field(ge=0.0)] = 0.0
+    window: Steps = 4
+    train_budget: Upto(10**8) = 60000
+    smoothing: Annotated[float, Field(ge=0.0, le=1e6)] = 0.0
     temperature: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    capacity: PositiveInt | None = None
+    capacity: Upto(100_000) | None = None
 
 
 class Crawlers(Strict):
     """One crawler per model: how it walks the web and what it collects."""
 
     strategy: Literal["random", "bfs", "pagerank"] = "pagerank"
-    budget: PositiveInt = 60000
+    budget: Upto(10**8) = 60000
     scope: Literal["fresh", "all"] = "fresh"
-    seeds: PositiveInt = 5
+    seeds: Upto(10**6) = 5
 
 
 class Detector(Strict):
@@ -137,7 +151,7 @@ class Filtering(Strict):
 class Metrics(Strict):
     """What the metrics look at."""
 
-    window: PositiveInt = 1
+    window: Steps = 1
     tail_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
 
 
@@ -158,7 +172,7 @@ class Sweep(Strict):
     """Optional: turns a scenario into a sweep over factors."""
 
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
-    samples: PositiveInt = 16
+    samples: Upto(100_000) = 16
     factors: dict[str, list[Any] | Range] = {}
     # Named policy arms: arm name -> {dotted scenario key: value}; the design is arms × factors.
     arms: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], dict[str, Any]] = {}
@@ -169,15 +183,59 @@ class Sweep(Strict):
             raise ValueError("a sweep needs at least one entry in `factors` or `arms`")
         return self
 
+    def n_points(self) -> int:
+        """How many design points the design has, computed without building it."""
+        dim = len(self.factors)
+        if dim == 0:
+            return 1
+        if self.design == "grid":
+            return math.prod(len(v) if isinstance(v, list) else 1 for v in self.factors.values())
+        extra = {"lhs": 0, "sobol": 2, "morris": 1}[self.design]  # Sobol: N (D + 2), no 2nd order
+        return self.samples * (dim + extra)
+
+    def problems(self, base: dict[str, Any], replications: int) -> list[str]:
+        """What is wrong with this sweep for a scenario `base` (keys, factor kinds, size)."""
+        out = [
+            f"sweep.factors: {shorten(key)} cannot be swept (it is the sweep's own setting)"
+            for key in self.factors
+            if dotted.parts(key)[0] == "sweep"
+        ]
+        keyed = [("sweep.factors", k) for k in self.factors]
+        keyed += [(f"sweep.arms.{arm}", k) for arm, keys in self.arms.items() for k in keys]
+        for where, key in keyed:
+            why = dotted.unknown(base, key)
+            if why:
+                out.append(f"{where}: unknown scenario key {shorten(key)} ({why})")
+        for key, value in self.factors.items():
+            if self.design == "grid" and (not isinstance(value, list) or not value):
+                out.append(f"sweep.factors.{key}: a grid design needs a non-empty list of values")
+            elif self.design != "grid" and not isinstance(value, Range):
+                out.append(
+                    f"sweep.factors.{key}: a {self.design} design needs a range "
+                    f"{{low: …, high: …}}, got {shorten(value)}"
+                )
+        if self.design == "sobol" and self.factors and self.samples & (self.samples - 1):
+            out.append(
+                "sweep.samples: Sobol designs need a power of two "
+                f"(got {self.samples}; e.g. {2 ** math.ceil(math.log2(self.samples))})"
+            )
+        runs = max(len(self.arms), 1) * self.n_points() * replications
+        if runs > MAX_RUNS:
+            out.append(
+                f"sweep: {max(len(self.arms), 1)} arm(s) × {self.n_points()} design points × "
+                f"{replications} replication(s) = {runs} runs, more than the limit of {MAX_RUNS}"
+            )
+        return out
+
 
 class Scenario(Strict):
     """A complete, validated scenario."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
-    seed: Annotated[int, Field(ge=0)] = 20261120
-    steps: PositiveInt = 120
-    replications: PositiveInt = 1
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 20261120
+    steps: Steps = 120
+    replications: Upto(10_000) = 1
     content: Content = Content()
     web: Web = Web()
     humans: Humans = Humans()
@@ -206,14 +264,9 @@ class Scenario(Strict):
                 f"content.n_words ({self.content.n_words})"
             )
         if self.sweep is not None:
-            base = self.model_dump()
-            for key in self.sweep.factors:
-                if not dotted.has(base, key):
-                    raise ValueError(f"sweep.factors: unknown scenario key {key!r}")
-            for arm, overrides in self.sweep.arms.items():
-                for key in overrides:
-                    if not dotted.has(base, key):
-                        raise ValueError(f"sweep.arms.{arm}: unknown scenario key {key!r}")
+            problems = self.sweep.problems(self.model_dump(), self.replications)
+            if problems:
+                raise ValueError("\n".join(problems))
         return self
 
     def ai_share_at(self, step: int) -> float:

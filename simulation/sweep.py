@@ -1,11 +1,14 @@
 """Sweeps: run a design on a `concurrent.futures.Executor`, keep finished runs, resume, assemble.
 
-Each finished run is written at once, atomically, as
+Each finished run is written at once, atomically and durably, as
 `parts/run-NNNNNN.{metrics,distributions}.parquet` by the coordinating process (so remote Dask
 workers need no shared disk), and `status.csv` is rewritten atomically after it. A run is done
-exactly when its metrics part exists, so a killed sweep loses at most the runs in flight. The
-folder-level tables are assembled from the parts in `run_id` order, which makes them
-bit-identical whatever the completion order, worker count or executor.
+exactly when both its parts are readable tables of the expected shape, so a killed sweep loses
+at most the runs in flight; a damaged part is moved to `parts/damaged/` (never deleted) and its
+run rerun, and a damaged `status.csv` is rebuilt from the parts. The folder-level tables are
+assembled from the parts in `run_id` order, which makes them bit-identical whatever the
+completion order, worker count or executor, and replace the previous ones only once complete.
+Pool workers die with the process that started them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -23,21 +27,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from simulation import dotted, files, registry
 from simulation.designs import Design, build
-from simulation.files import (
-    atomic_write_frame,
-    atomic_write_text,
-    manifest,
-    new_run_dir,
-    staged_dir,
-)
-from simulation.memory import keep_freed_memory
+from simulation.files import atomic_write_frame, atomic_write_text, manifest, new_run_dir
+from simulation.memory import init_worker
 from simulation.runner import RunOutput, run_one, summarize
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
 
 ExecutorKind = Literal["process", "dask"]
 PENDING, DONE, FAILED = "pending", "done", "failed"
 OnFinished = Callable[[int, str], None]
+TABLES = ("distributions", "metrics")  # the order in which a finished run's parts are written
+COLUMNS = {
+    "metrics": frozenset({"run_id", "replication", "step", "generation", *registry.COLUMNS}),
+    "distributions": frozenset({"run_id", "replication", "step", "source", "topic", "share"}),
+}
 
 
 def part_path(sweep_dir: Path, run_id: int, table: str) -> Path:
@@ -45,33 +49,64 @@ def part_path(sweep_dir: Path, run_id: int, table: str) -> Path:
     return sweep_dir / "parts" / f"run-{run_id:06d}.{table}.parquet"
 
 
-def create(scenario: Scenario, out_root: Path, source: str = "<scenario>") -> tuple[Path, Design]:
-    """Validate the whole design, then create the sweep folder (staged, renamed into place)."""
-    design = build(scenario, source)
-    final_dir = new_run_dir(Path(out_root), scenario.name)
-    with staged_dir(final_dir) as staging:
+def create(
+    scenario: Scenario, out_root: Path, source: str = "<scenario>", design: Design | None = None
+) -> tuple[Path, Design]:
+    """Validate the whole design (unless `design` is the one `build` made), then create the
+    sweep folder (staged, renamed into place)."""
+    design = design if design is not None else build(scenario, source)
+    stage = files.staged_dir(new_run_dir(Path(out_root), scenario.name))
+    with stage as staging:
         table = design.table
         atomic_write_text(staging / "scenario.yaml", dump_yaml(scenario))
         atomic_write_frame(staging / "design.csv", table)
         status = pd.DataFrame({"run_id": table["run_id"], "state": PENDING, "error": ""})
         atomic_write_frame(staging / "status.csv", status.assign(seconds=float("nan")))
         _write_manifest(staging, scenario, design, state="running", sessions=[])
-    return final_dir, design
+    assert stage.final is not None
+    return stage.final, design
 
 
 def reopen(sweep_dir: Path, scenario: Scenario | None = None) -> tuple[Scenario, Design]:
-    """Reload a sweep folder for `--resume`; `scenario`, if given, must be the one it ran."""
+    """Reload a sweep folder for `--resume`; `scenario`, if given, must be the one it ran.
+
+    Anything that is no sweep folder, or a damaged or missing `manifest.json` or
+    `scenario.yaml`, raises a `ScenarioError` naming the file and the way out.
+    """
     sweep_dir = Path(sweep_dir)
-    for name in ("scenario.yaml", "manifest.json", "status.csv"):
-        if not (sweep_dir / name).is_file():
-            raise ScenarioError([f"{sweep_dir}: not a sweep folder (no {name})"])
-    stored = load(sweep_dir / "scenario.yaml")
-    recorded = json.loads((sweep_dir / "manifest.json").read_text())["config_hash"]
+    if not sweep_dir.is_dir():
+        what = "is not a folder" if os.path.lexists(sweep_dir) else "does not exist"
+        raise ScenarioError(
+            [f"--resume {sweep_dir}: {what}; give a folder made by ouroboros sweep"]
+        )
+    marks = ("scenario.yaml", "manifest.json", "status.csv", "design.csv", "parts")
+    if not any(os.path.lexists(sweep_dir / name) for name in marks):
+        raise ScenarioError([f"{sweep_dir}: not a sweep folder (no {', '.join(marks[:3])})"])
+    start_anew = "start a new sweep: ouroboros sweep SCENARIO"
+    path = sweep_dir / "scenario.yaml"
+    try:
+        stored = load(path)
+    except (ScenarioError, OSError) as exc:
+        why = exc.problems[0] if isinstance(exc, ScenarioError) else exc.strerror
+        raise ScenarioError(
+            [f"{path}: damaged or missing ({why}); restore it, or {start_anew}"]
+        ) from None
+    start_anew = f"start a new sweep: ouroboros sweep {path}"
+    info = _read_manifest(sweep_dir, start_anew)
+    if info.get("kind") != "sweep":
+        kind = info.get("kind")
+        raise ScenarioError(
+            [
+                f"{sweep_dir}: not a sweep folder (its manifest.json says kind: {kind}); --resume "
+                "takes a folder made by ouroboros sweep"
+            ]
+        )
+    recorded = info["config_hash"]
     if stored.config_hash() != recorded:
         raise ScenarioError(
             [
-                f"{sweep_dir}/scenario.yaml: changed since the sweep started (config hash "
-                f"{stored.config_hash()}, manifest records {recorded})"
+                f"{path}: changed since the sweep started (config hash "
+                f"{stored.config_hash()}, manifest records {recorded}); restore it, or {start_anew}"
             ]
         )
     if scenario is not None and scenario.config_hash() != recorded:
@@ -82,18 +117,114 @@ def reopen(sweep_dir: Path, scenario: Scenario | None = None) -> tuple[Scenario,
                 "--set options, or only --resume DIR"
             ]
         )
-    return stored, build(stored, str(sweep_dir / "scenario.yaml"))
+    return stored, build(stored, str(path))
 
 
-def read_status(sweep_dir: Path, design: Design) -> pd.DataFrame:
-    """Status of every run, reconciled with the parts on disk (a part is the proof of done)."""
-    status = pd.read_csv(sweep_dir / "status.csv", dtype={"state": str, "error": str})
-    status = status.set_index("run_id").reindex(design.table["run_id"])
-    has_part = np.array([part_path(sweep_dir, rid, "metrics").is_file() for rid in status.index])
-    failed = (status["state"] == FAILED).to_numpy()
-    status["state"] = np.where(has_part, DONE, np.where(failed, FAILED, PENDING))
-    status["error"] = status["error"].fillna("")
+def _read_manifest(sweep_dir: Path, way_out: str = "start a new sweep") -> dict[str, Any]:
+    """A sweep folder's manifest.json; damaged or missing: a `ScenarioError` with `way_out`."""
+    path = sweep_dir / "manifest.json"
+    try:
+        info = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ScenarioError([f"{path}: missing; restore it, or {way_out}"]) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        why = " ".join(str(exc).split())[:120]
+        raise ScenarioError([f"{path}: damaged ({why}); restore it, or {way_out}"]) from None
+    if not isinstance(info, dict) or not isinstance(info.get("config_hash"), str):
+        raise ScenarioError([f"{path}: damaged (no config_hash); restore it, or {way_out}"])
+    return info
+
+
+def read_status(sweep_dir: Path, design: Design, notes: list[str] | None = None) -> pd.DataFrame:
+    """Status of every run, reconciled with the parts on disk (valid parts are the proof of done).
+
+    A part that is not a readable table of the expected columns (and, for metrics, steps + 1
+    rows) is moved to `parts/damaged/` and its run is pending again; a damaged or missing
+    `status.csv` is rebuilt from the parts and rewritten. Each repair appends one line to `notes`.
+    """
+    notes = notes if notes is not None else []
+    sweep_dir = Path(sweep_dir)
+    status, problem = _stored_status(sweep_dir, design)
+    before = len(notes)
+    valid = _valid_parts(sweep_dir, design, notes)
+    stored = status["state"].to_numpy()
+    lost = status.index[(stored == DONE) & ~valid]
+    if problem is None and len(lost) and len(notes) == before:
+        notes.append(
+            f"{sweep_dir / 'parts'}: {len(lost)} run(s) marked done have no valid part "
+            f"(run {lost[0]}{', …' if len(lost) > 1 else ''}); they will be rerun"
+        )
+    status["state"] = np.where(valid, DONE, np.where(stored == FAILED, FAILED, PENDING))
+    if problem is not None:
+        _save_status(sweep_dir, status)
+        notes.append(
+            f"{sweep_dir / 'status.csv'}: {problem}; rebuilt from the parts on disk "
+            f"({int(valid.sum())} of {len(status)} runs done)"
+        )
     return status.reset_index()
+
+
+def _stored_status(sweep_dir: Path, design: Design) -> tuple[pd.DataFrame, str | None]:
+    """status.csv indexed by run_id, or a fresh all-pending one and why status.csv is unusable."""
+    ids = design.table["run_id"]
+    try:
+        frame = pd.read_csv(sweep_dir / "status.csv", dtype={"state": str, "error": str})
+        problem = _status_problem(frame, ids)
+    except FileNotFoundError:
+        problem = "missing"
+    except (OSError, ValueError) as exc:
+        problem = f"damaged ({type(exc).__name__})"
+    if problem is None:
+        frame = frame.set_index("run_id").reindex(ids)
+        frame["error"] = frame["error"].fillna("") if "error" in frame else ""
+        frame["seconds"] = frame["seconds"] if "seconds" in frame else float("nan")
+        return frame[["state", "error", "seconds"]], None
+    fresh = pd.DataFrame({"run_id": ids, "state": PENDING, "error": "", "seconds": float("nan")})
+    return fresh.set_index("run_id"), problem
+
+
+def _status_problem(frame: pd.DataFrame, ids: pd.Series) -> str | None:
+    if not {"run_id", "state"} <= set(frame.columns):
+        return f"damaged (columns {', '.join(map(str, frame.columns[:6]))})"
+    if frame["run_id"].dtype.kind not in "iu" or set(frame["run_id"]) != set(ids):
+        return "damaged (its run ids are not those of design.csv)"
+    if frame["run_id"].duplicated().any() or not frame["state"].isin([PENDING, DONE, FAILED]).all():
+        return "damaged (duplicate runs or unknown states)"
+    return None
+
+
+def _valid_parts(sweep_dir: Path, design: Design, notes: list[str]) -> np.ndarray:
+    """Per run (in run_id order): whether both parts are complete; damaged ones are set aside."""
+    table = design.table
+    if "steps" in design.points.columns:
+        steps = table["steps"].to_numpy()
+    else:
+        per_arm = {a: dotted.updated(design.base, o)["steps"] for a, o in design.arms.items()}
+        steps = table["arm"].map(per_arm).to_numpy()
+    try:
+        present = {entry.name for entry in os.scandir(sweep_dir / "parts")}
+    except (FileNotFoundError, NotADirectoryError):
+        present = set()
+    valid = np.zeros(len(table), dtype=bool)
+    for i, run_id in enumerate(table["run_id"]):
+        paths = {t: part_path(sweep_dir, run_id, t) for t in TABLES}
+        if not all(p.name in present for p in paths.values()):
+            continue
+        ok = True
+        for t, path in paths.items():
+            rows = int(steps[i]) + 1 if t == "metrics" else None
+            why = files.parquet_problem(path, COLUMNS[t], rows)
+            if why is not None:
+                moved = files.set_aside(path, path.parent / "damaged")
+                notes.append(f"{path}: {why}; moved to {moved}, run {run_id} will be rerun")
+                ok = False
+        valid[i] = ok
+    return valid
+
+
+def clean_leftovers(sweep_dir: Path) -> list[Path]:
+    """Remove the staging files a killed sweep left in its folder; returns what was removed."""
+    return [p for d in (sweep_dir, sweep_dir / "parts") for p in files.clean_stale_staging(d)]
 
 
 @contextmanager
@@ -104,7 +235,10 @@ def open_executor(
     if scheduler is None and kind == "process":
         context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=keep_freed_memory
+            max_workers=workers,
+            mp_context=context,
+            initializer=init_worker,
+            initargs=(os.getpid(),),
         ) as pool:
             yield pool
         return
@@ -186,27 +320,44 @@ def _save_status(sweep_dir: Path, status: pd.DataFrame) -> None:
 def assemble(
     sweep_dir: Path, scenario: Scenario, design: Design, session: dict[str, Any]
 ) -> pd.DataFrame:
-    """Write metrics.parquet, distributions.parquet, summary.csv and manifest.json from parts."""
+    """Write metrics.parquet, distributions.parquet, summary.csv and manifest.json from parts.
+
+    The previous tables stay until complete new ones replace them (each by an atomic rename).
+    A part that cannot be read is set aside and its run marked pending, and a `ScenarioError`
+    names it: nothing assembled before is lost, and `--resume` reruns the run.
+    """
     status = read_status(sweep_dir, design)
     done = status.loc[status["state"] == DONE, "run_id"].tolist()
-    for name in ("metrics.parquet", "distributions.parquet", "summary.csv"):
-        (sweep_dir / name).unlink(missing_ok=True)
     if done:
-        metrics = _gather(sweep_dir, done, "metrics")
-        atomic_write_frame(
-            sweep_dir / "distributions.parquet", _gather(sweep_dir, done, "distributions")
-        )
+        metrics = _gather(sweep_dir, status, done, "metrics")
+        dists = _gather(sweep_dir, status, done, "distributions")
+        atomic_write_frame(sweep_dir / "distributions.parquet", dists)
         atomic_write_frame(sweep_dir / "metrics.parquet", metrics)
         summary = summarize(metrics).drop(columns="replication")
         atomic_write_frame(sweep_dir / "summary.csv", design.table.merge(summary, on="run_id"))
-    previous = json.loads((sweep_dir / "manifest.json").read_text()).get("sessions", [])
+    previous = _read_manifest(sweep_dir).get("sessions", [])
+    previous = previous if isinstance(previous, list) else []
     state = "complete" if len(done) == len(status) else "incomplete"
     _write_manifest(sweep_dir, scenario, design, state=state, sessions=[*previous, session])
     return status
 
 
-def _gather(sweep_dir: Path, run_ids: list[int], table: str) -> pd.DataFrame:
-    frames = [pd.read_parquet(part_path(sweep_dir, rid, table)) for rid in sorted(run_ids)]
+def _gather(sweep_dir: Path, status: pd.DataFrame, run_ids: list[int], table: str) -> pd.DataFrame:
+    frames = []
+    for run_id in sorted(run_ids):
+        path = part_path(sweep_dir, run_id, table)
+        try:
+            frames.append(pd.read_parquet(path))
+        except Exception as exc:  # whatever stops a part from being read: it is damaged
+            moved = files.set_aside(path, path.parent / "damaged")
+            status.loc[status["run_id"] == run_id, "state"] = PENDING
+            _save_status(sweep_dir, status.set_index("run_id"))
+            raise ScenarioError(
+                [
+                    f"{path}: damaged ({type(exc).__name__}); moved to {moved}, the assembled "
+                    f"results are unchanged; rerun it: ouroboros sweep --resume {sweep_dir}"
+                ]
+            ) from exc
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,0 +1,113 @@
+"""The memory and work budget: the estimate against measured peaks, and what it refuses.
+
+CALIBRATION holds the peak resident memory (MiB, `ru_maxrss`) of each point of
+`benchmarks/budget_calibration.py`, measured on the 2-core reference machine in a fresh process
+as `ouroboros run` runs (`.venv/bin/python benchmarks/budget_calibration.py --large`,
+2026-12-01). The estimate needs no simulation, so the test is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulation import budget
+from simulation.scenario import ScenarioError, load
+from tests.conftest import small_scenario
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "scenarios"
+
+# (label, benchmark scenario, overrides, measured peak MiB)
+CALIBRATION = [
+    (
+        "tiny",
+        "small",
+        [
+            "steps=6",
+            "web.n_sites=50",
+            "humans.count=100",
+            "web.docs_per_step=500",
+            "web.archive_docs=2000",
+            "crawlers.budget=1000",
+            "content.n_words=300",
+            "content.n_topics=40",
+        ],
+        246,
+    ),
+    ("small", "small", [], 270),
+    ("small scope=all", "small", ["crawlers.scope=all"], 308),
+    ("small subsample", "small", ["models.regime=subsample"], 279),
+    ("small replace", "small", ["models.regime=replace"], 270),
+    ("small window", "small", ["models.regime=window"], 270),
+    ("small smoothing", "small", ["models.smoothing=0.01", "models.count=10"], 309),
+    ("small 2000 steps", "small", ["steps=2000", "web.docs_per_step=200"], 271),
+    ("small 1M humans", "small", ["humans.count=1000000", "humans.interests=8"], 571),
+    ("small 200k sites", "small", ["web.n_sites=200000", "web.links_per_site=5"], 1178),
+    (
+        "small long docs",
+        "small",
+        [
+            "content.doc_length=1024",
+            "web.docs_per_step=2000",
+            "web.archive_docs=10000",
+            "crawlers.budget=10000",
+        ],
+        502,
+    ),
+    ("medium", "medium", [], 1195),
+    ("medium 20 models", "medium", ["models.count=20"], 1724),
+    ("medium scope=all", "medium", ["crawlers.scope=all", "steps=24"], 1194),
+    ("medium subsample", "medium", ["models.regime=subsample", "models.train_budget=200000"], 1195),
+    ("medium wide", "medium", ["content.n_topics=2000", "content.n_words=50000", "steps=12"], 9677),
+    ("medium smoothing", "medium", ["models.smoothing=0.001", "steps=12"], 1231),
+    (
+        "medium zipf 100k words",
+        "medium",
+        ["content.vocabulary=zipf", "content.n_words=100000", "content.n_topics=200", "steps=24"],
+        2105,
+    ),
+    ("large", "large", [], 3172),
+]
+
+
+@pytest.mark.parametrize(("label", "size", "overrides", "measured"), CALIBRATION)
+def test_estimate_is_close_to_the_measured_peak(label, size, overrides, measured):
+    """Never much below a measured peak (a refusal must not let an impossible run start) and
+    at most half again above it (a feasible run must not be refused)."""
+    estimated = budget.estimate(load(BENCH / f"{size}.yaml", overrides)).peak_bytes / budget.MiB
+    assert 0.9 <= estimated / measured <= 1.5, (label, round(estimated), measured)
+
+
+def test_sweep_memory_grows_with_workers():
+    scenario = load(BENCH.parent.parent / "scenarios" / "ai_share_sweep.yaml")
+    one, four = (budget.estimate(scenario, workers=w) for w in (1, 4))
+    assert one.runs == four.runs == 5 * 6 * scenario.replications
+    assert four.peak_bytes - budget.BASE == pytest.approx(4 * (one.peak_bytes - budget.BASE))
+
+
+def test_over_the_memory_budget_is_refused_unless_forced():
+    scenario = small_scenario()
+    need = budget.estimate(scenario).peak_bytes
+    with pytest.raises(ScenarioError) as info:
+        budget.check_budget(scenario, force=False, available_bytes=need - 1, source="s.yaml")
+    (line,) = info.value.problems
+    assert line.startswith("s.yaml: needs about") and "--force" in line
+    budget.check_budget(scenario, force=False, available_bytes=need, source="s.yaml")
+    budget.check_budget(scenario, force=True, available_bytes=1, source="s.yaml")
+
+
+def test_a_run_of_days_is_refused_naming_the_keys_that_drive_it():
+    scenario = small_scenario(steps=100_000, web={"docs_per_step": 10_000_000})
+    with pytest.raises(ScenarioError) as info:
+        budget.check_budget(scenario, force=False, available_bytes=2**62, source="s.yaml")
+    assert "steps (100,000) × web.docs_per_step (10,000,000)" in str(info.value)
+
+
+def test_too_many_runs_are_refused():
+    scenario = small_scenario(
+        replications=1000,
+        sweep={"design": "lhs", "samples": 200, "factors": {"web.ai_share": {"low": 0, "high": 1}}},
+    )
+    with pytest.raises(ScenarioError, match="200,000 runs, more than 100,000"):
+        budget.check_budget(scenario, force=False, available_bytes=2**62, source="s.yaml")
