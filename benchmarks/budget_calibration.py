@@ -4,7 +4,7 @@ Each point (a benchmark scenario plus `--set`-style overrides) runs in a fresh P
 as `ouroboros run` would (`keep_freed_memory`, then `simulation.runner.run_one`), and reports
 its peak resident memory (`ru_maxrss`), the peak after construction, and its times. The table
 prints the measured peak next to the estimate; `tests/test_budget.py` keeps the measured
-values (CALIBRATION) so that the test needs no simulation.
+peaks (MEASURED) so that the test needs no simulation.
 
     .venv/bin/python benchmarks/budget_calibration.py               # every point but large
     .venv/bin/python benchmarks/budget_calibration.py --large       # large too (~3.3 GiB)

@@ -1,6 +1,6 @@
 """The memory and work budget: the estimate against measured peaks, and what it refuses.
 
-CALIBRATION holds the peak resident memory (MiB, `ru_maxrss`) of each point of
+MEASURED holds the peak resident memory (MiB, `ru_maxrss`) of each point of
 `benchmarks/budget_calibration.py`, measured on the 2-core reference machine in a fresh process
 as `ouroboros run` runs (`.venv/bin/python benchmarks/budget_calibration.py --large`,
 2026-12-01). The estimate needs no simulation, so the test is instant.
@@ -12,71 +12,43 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.budget_calibration import POINTS
 from simulation import budget
 from simulation.scenario import ScenarioError, load
 from tests.conftest import small_scenario
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "scenarios"
 
-# (label, benchmark scenario, overrides, measured peak MiB)
-CALIBRATION = [
-    (
-        "tiny",
-        "small",
-        [
-            "steps=6",
-            "web.n_sites=50",
-            "humans.count=100",
-            "web.docs_per_step=500",
-            "web.archive_docs=2000",
-            "crawlers.budget=1000",
-            "content.n_words=300",
-            "content.n_topics=40",
-        ],
-        246,
-    ),
-    ("small", "small", [], 270),
-    ("small scope=all", "small", ["crawlers.scope=all"], 308),
-    ("small subsample", "small", ["models.regime=subsample"], 279),
-    ("small replace", "small", ["models.regime=replace"], 270),
-    ("small window", "small", ["models.regime=window"], 270),
-    ("small smoothing", "small", ["models.smoothing=0.01", "models.count=10"], 309),
-    ("small 2000 steps", "small", ["steps=2000", "web.docs_per_step=200"], 271),
-    ("small 1M humans", "small", ["humans.count=1000000", "humans.interests=8"], 571),
-    ("small 200k sites", "small", ["web.n_sites=200000", "web.links_per_site=5"], 1178),
-    (
-        "small long docs",
-        "small",
-        [
-            "content.doc_length=1024",
-            "web.docs_per_step=2000",
-            "web.archive_docs=10000",
-            "crawlers.budget=10000",
-        ],
-        502,
-    ),
-    ("medium", "medium", [], 1195),
-    ("medium 20 models", "medium", ["models.count=20"], 1724),
-    ("medium scope=all", "medium", ["crawlers.scope=all", "steps=24"], 1194),
-    ("medium subsample", "medium", ["models.regime=subsample", "models.train_budget=200000"], 1195),
-    ("medium wide", "medium", ["content.n_topics=2000", "content.n_words=50000", "steps=12"], 9677),
-    ("medium smoothing", "medium", ["models.smoothing=0.001", "steps=12"], 1231),
-    (
-        "medium zipf 100k words",
-        "medium",
-        ["content.vocabulary=zipf", "content.n_words=100000", "content.n_topics=200", "steps=24"],
-        2105,
-    ),
-    ("large", "large", [], 3172),
-]
+# Measured peak MiB of each point of the calibration script (its POINTS give the scenarios).
+MEASURED = {
+    "tiny": 246,
+    "small": 270,
+    "small scope=all": 308,
+    "small subsample": 279,
+    "small replace": 270,
+    "small window": 270,
+    "small smoothing": 309,
+    "small 2000 steps": 271,
+    "small 1M humans": 571,
+    "small 200k sites": 1178,
+    "small long docs": 502,
+    "medium": 1195,
+    "medium 20 models": 1724,
+    "medium scope=all": 1194,
+    "medium subsample": 1195,
+    "medium wide": 9677,
+    "medium smoothing": 1231,
+    "medium zipf 100k words": 2105,
+    "large": 3172,
+}
 
 
-@pytest.mark.parametrize(("label", "size", "overrides", "measured"), CALIBRATION)
-def test_estimate_is_close_to_the_measured_peak(label, size, overrides, measured):
+@pytest.mark.parametrize(("label", "size", "overrides"), POINTS, ids=[p[0] for p in POINTS])
+def test_estimate_is_close_to_the_measured_peak(label, size, overrides):
     """Never much below a measured peak (a refusal must not let an impossible run start) and
     at most half again above it (a feasible run must not be refused)."""
     estimated = budget.estimate(load(BENCH / f"{size}.yaml", overrides)).peak_bytes / budget.MiB
-    assert 0.9 <= estimated / measured <= 1.5, (label, round(estimated), measured)
+    assert 0.9 <= estimated / MEASURED[label] <= 1.5, (label, round(estimated), MEASURED[label])
 
 
 def test_sweep_memory_grows_with_workers():
