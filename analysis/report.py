@@ -1,7 +1,8 @@
 """The policy report of a run or sweep folder: report.html (self-contained), report.md, figures/.
 
 Content follows DESIGN §9: question and scenario, a policies × outcomes table with intervals and
-risk probabilities, fan charts by policy, rank-frequency plots, tipping points in AI share, a
+risk probabilities, the change caused by AI split into dilution and feedback when the runs carry
+counterfactual twins, fan charts by policy, rank-frequency plots, tipping points in AI share, a
 sensitivity ranking when the design allows one, and an appendix with seeds and versions.
 Which metrics appear where comes from the registry's views (`outcome`, `fan`, `risk`), read
 when a report is written; figures and pages go through `analysis.render`.
@@ -9,6 +10,7 @@ when a report is written; figures and pages go through `analysis.render`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pandas as pd
 from analysis import plots, render, stats
 from analysis.load import DESIGN_COLUMNS, Results, load_results
 from analysis.render import EmbeddedFigure
-from simulation import dotted, registry
+from simulation import dotted, registry, runner
 
 AI_SHARE_KEY = "web.ai_share"  # the scenario key; registry.AI_SHARE is the metric column
 MAX_PANELS = 3
@@ -81,6 +83,51 @@ def policy_table(res: Results, threshold: float) -> dict[str, Any]:
         "risks": [m.label for m in risk_metrics],
         "rows": rows,
     }
+
+
+def full_runs(res: Results) -> Results:
+    """`res` without its counterfactual twins' metric and distribution rows (if it has any).
+
+    Every section but the decomposition describes the runs as simulated; the twins' own
+    values are in the summary's prefixed columns.
+    """
+    tables = {"metrics": res.metrics, "distributions": res.distributions}
+    kept = {
+        name: frame[frame[runner.TWIN] == runner.FULL].drop(columns=runner.TWIN)
+        for name, frame in tables.items()
+        if frame is not None and runner.TWIN in frame.columns
+    }
+    return dataclasses.replace(res, **kept) if kept else res
+
+
+def decomposition_section(res: Results) -> dict[str, Any]:
+    """The change caused by AI in each summarised metric, split into dilution and feedback, per
+    row of the policies table; or why there is none (runs without twins)."""
+    if not runner.has_twins(res.summary):
+        reason = (
+            "these runs have no counterfactual twins; rerun with `counterfactuals: true` "
+            "(or `--twins`) to measure the change caused by AI"
+        )
+        return {"rows": [], "reason": reason}
+    # Every summarised metric the folder has (one added since it was written is left out).
+    outcomes = tuple(m for m in registry.SUMMARISED if f"ai_effect_{m.final}" in res.summary)
+    by = group_columns(res)
+    table = runner.decomposition(res.summary, by, outcomes)
+    rows = [
+        {
+            "label": group_label(tuple(row[c] for c in by), by),
+            "outcome": registry.BY_NAME[row["outcome"]].title,
+            "full": row["full"],
+            "no_ai": row["no_ai"],
+            "effects": [
+                {"mean": row[e], "low": row[f"{e}_low"], "high": row[f"{e}_high"]}
+                for e in runner.EFFECTS
+            ],
+            "n": int(row["n"]),
+        }
+        for row in table.to_dict("records")
+    ]
+    return {"rows": rows, "reason": ""}
 
 
 def panel_levels(res: Results) -> tuple[str | None, list[Any]]:
@@ -299,6 +346,8 @@ def design_facts(res: Results) -> dict[str, Any]:
 
 def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any]:
     """Everything the templates render."""
+    decomposition = decomposition_section(res)
+    res = full_runs(res)
     rank = rank_figure(res, folder)
     return {
         "res": res,
@@ -308,6 +357,7 @@ def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any
         "design": design_facts(res),
         "threshold": threshold,
         "table": policy_table(res, threshold),
+        "decomposition": decomposition,
         "fans": fan_figures(res, folder),
         "rank": rank,
         "tipping": tipping_section(res, threshold, folder),

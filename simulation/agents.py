@@ -25,7 +25,8 @@ class AIModel(mesa.Agent):
     """A generative model: publishes to its content farms, retrains on its crawler's data.
 
     `index` is its position among the AI models (documents record it as `ai_author`, sites as
-    `farm_owner`); `generator` is the fitted `TopicWordModel` it samples from.
+    `farm_owner`); `generator` is the fitted `TopicWordModel` it samples from; `farm_topics`
+    says who picks the topics of its farm documents (`models.farm_topics`).
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class AIModel(mesa.Agent):
         self.index = index
         self.farms = farms
         self.label_rate = label_rate
+        self.farm_topics = config.farm_topics
         self.generator = TopicWordModel(
             n_topics,
             n_words,
@@ -57,9 +59,21 @@ class AIModel(mesa.Agent):
         self.cross_entropy = float("nan")
 
     def publish(self, n: int, step: int, doc_length: int) -> Documents:
-        """`n` synthetic documents on this model's farms; a share carries a provenance label."""
+        """`n` synthetic documents on this model's farms; a share carries a provenance label.
+
+        The topic of a document is asked for, not decoded: under `farm_topics: demand` it is
+        drawn from the humans' current interest mix (`HumanPopulation.mix`: what people read
+        and search for, the traffic a farm chases), under `model` from the model's fitted
+        topic distribution. The words are then decoded from the model's word distribution of
+        that topic.
+        """
         rng = self.rng
-        topics, tokens = self.generator.sample(n, doc_length, rng)
+        if self.farm_topics == "demand":
+            demand = self.model.humans.mix()
+            topics = rng.choice(demand.size, size=n, p=demand / demand.sum())
+        else:
+            topics = self.generator.sample_topics(n, rng)
+        tokens = self.generator.sample_words(topics, doc_length, rng)
         site = rng.choice(self.farms, size=n)
         labeled = rng.random(n) < self.label_rate
         return Documents.new(
@@ -69,9 +83,13 @@ class AIModel(mesa.Agent):
     def retrain(self) -> None:
         """Refit on the pool's training set; an empty set (all filtered out) keeps the model.
 
-        The cross-entropy on the world's held-out documents changes only here, so it is scored
-        once per fit rather than once per step.
+        With `models.feedback` off, a fitted model never refits: it stays the fit on the pre-AI
+        archive (the no-feedback counterfactual), while its crawler still crawls, so the
+        detector metrics go on. The cross-entropy on the world's held-out documents changes
+        only here, so it is scored once per fit rather than once per step.
         """
+        if self.fitted and not self.model.config.models.feedback:
+            return
         stats: TrainingStats = self.pool.training_set(self.rng)
         if stats.total_weight <= 0:
             return

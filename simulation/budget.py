@@ -286,9 +286,10 @@ def estimate(scenario: Scenario, *, workers: int = 1) -> Estimate:
     runs, configs, exact = _design(scenario)
     costs = [_run(config) for config in configs]
     peak_run, _, _, _, terms = max(costs, key=lambda cost: cost[0])
-    seconds = max(cost[2] for cost in costs)
-    total = sum(c[2] for c in costs) * scenario.replications if exact else runs * seconds
-    frames = runs * max(cost[3] for cost in costs)  # results held and concatenated at the end
+    twins = 3 if scenario.counterfactuals else 1  # each run simulates its twins one by one
+    seconds = twins * max(cost[2] for cost in costs)
+    total = twins * sum(c[2] for c in costs) * scenario.replications if exact else runs * seconds
+    frames = twins * runs * max(cost[3] for cost in costs)  # results held, then concatenated
     if scenario.sweep is None:
         peak = peak_run + 2 * frames
     else:

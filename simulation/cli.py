@@ -127,20 +127,59 @@ def step_progress(quiet: bool, label: str):
 
 
 def print_summary(run_dir: Path) -> None:
-    """Final values of the metrics the CLI shows, median over replications, as a small table."""
+    """Final values of the metrics the CLI shows, median over replications, as a small table.
+
+    With counterfactual twins, each metric also gets its change caused by AI (full − no-AI)
+    split into dilution (no-feedback − no-AI) and feedback (full − no-feedback): mean of the
+    paired differences over replications ± the half-width of its 95% t interval.
+    """
     import pandas as pd
 
     from simulation import registry
+    from simulation.runner import EFFECTS, decomposition, has_twins
 
     summary = pd.read_csv(run_dir / "summary.csv")
+    twins = has_twins(summary)
     table = Table(title=f"Final metrics ({len(summary)} replication(s), median)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("unit")
-    for metric in registry.shown_in("cli"):
+    shown = registry.shown_in("cli")
+    if twins:
+        parts = decomposition(summary, [], shown).set_index("outcome")
+        for effect in EFFECTS:
+            table.add_column(effect.replace("_", " "), justify="right")
+    for metric in shown:
         value = summary[metric.final].median()
-        table.add_row(metric.label, f"{value:.4g}", metric.unit)
+        cells = [metric.label, f"{value:.4g}", metric.unit]
+        if twins:
+            row = parts.loc[metric.name]
+            cells += [_plus_minus(row[e], row[e] - row[f"{e}_low"]) for e in EFFECTS]
+        table.add_row(*cells)
     out.print(table)
+    if twins:
+        out.print(
+            "AI effect = full − no-AI twin = dilution (no-feedback − no-AI) + feedback "
+            "(full − no-feedback); mean over replications ± 95% t interval of the paired "
+            "differences.",
+            highlight=False,
+        )
+
+
+def _plus_minus(mean: float, half: float) -> str:
+    """'mean ± half' (only the mean when the half-width is undefined, e.g. one replication)."""
+    import math
+
+    return f"{mean:+.3g}" if math.isnan(half) else f"{mean:+.3g} ± {half:.2g}"
+
+
+Twins = Annotated[
+    bool,
+    typer.Option(
+        "--twins",
+        help="Also run each replication's no-AI and no-feedback twins (counterfactuals=true).",
+    ),
+]
 
 
 @app.command()
@@ -153,11 +192,13 @@ def run(
     ] = None,
     quiet: Quiet = False,
     force: Force = False,
+    twins: Twins = False,
 ) -> None:
     """Run a scenario (all its replications) and write a run folder."""
     from simulation.runner import run_scenario
 
     extra = [f"replications={replications}"] if replications is not None else []
+    extra += ["counterfactuals=true"] if twins else []
     config = load_scenario(scenario, (overrides or []) + extra)
     if config.sweep is not None:
         fail([f"{scenario}: has a `sweep:` section; run it with `ouroboros sweep {scenario}`"])
@@ -284,6 +325,7 @@ def sweep(
     ] = None,
     quiet: Quiet = False,
     force: Force = False,
+    twins: Twins = False,
 ) -> None:
     """Run a sweep (design × arms × replications) in parallel; resumable."""
     import time
@@ -294,6 +336,9 @@ def sweep(
 
     started = time.perf_counter()
     notes: list[str] = []
+    if twins and scenario is None:
+        fail(["--twins: a resumed sweep keeps its own setting; give --resume DIR alone"])
+    overrides = (overrides or []) + (["counterfactuals=true"] if twins else [])
     with user_errors():
         config, design, sweep_dir = sweep_to_run(
             scenario, overrides, out_dir, resume, force=force, workers=workers, notes=notes

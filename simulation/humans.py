@@ -1,10 +1,10 @@
 """The human writers: one vectorised agent set, as in mesa-frames.
 
-Ouroboros has up to 10^5 human writers, and every step each of them may read, copy, forget and
-write. `HumanPopulation` holds their state as numpy arrays (one row per writer) and acts on all
-of them in a few array operations; it is registered as one Mesa agent, so the model reaches it
-through `agents_by_type` like its other agents, while a step never makes one Python call per
-human. docs/ODD.md describes the writers' behaviour row by row.
+Ouroboros has up to 10^5 human writers, and every step each of them may read, adopt, copy,
+forget and write. `HumanPopulation` holds their state as numpy arrays (one row per writer) and
+acts on all of them in a few array operations; it is registered as one Mesa agent, so the model
+reaches it through `agents_by_type` like its other agents, while a step never makes one Python
+call per human. docs/ODD.md (2.4, 7.4-7.7) describes the writers' behaviour row by row.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 
 
 class HumanPopulation(mesa.Agent):
-    """Every human writer: sparse topic interests, AI-assist share, home site and assistant.
+    """Every human writer: sparse topic interests, adoption, style, home site and assistant.
 
     Rows are writers. `topics` and `weights` (n, interests) are each writer's interest slots,
-    `assist` (n,) the chance they draft a document with AI, `site` (n,) the site they write on
-    and read around, `assistant` (n,) the AI model they draft with.
+    `assist` (n,) the chance they draft a document with AI (adoption), `style` (n,) the share
+    of their own words that follow their assistant's word patterns (copying), `site` (n,) the
+    site they write on and read around, `assistant` (n,) the AI model they read and draft with.
+    `reference` (K,) is the population's interest mix at step 0, the pre-AI culture against
+    which topics fade and to which forgotten interests return.
     """
 
     def __init__(
@@ -53,59 +56,86 @@ class HumanPopulation(mesa.Agent):
         )
         self.weights = rng.dirichlet(np.ones(k), size=n)
         self.assist = np.full(n, config.ai_assist)
-        self.site = rng.choice(network.human_sites, size=n).astype(np.int32)
+        self.style = np.zeros(n)
+        self.site = network.home_sites(self.topics, self.weights, rng)
         self.assistant = rng.integers(n_assistants, size=n).astype(np.int16)
+        self.reference = self.mix()
 
     def __len__(self) -> int:
         return self.topics.shape[0]
 
-    def read(self, docs: Documents, assistants: Sequence[AIModel]) -> None:
-        """Read `docs` (the reading window) around each home site, then copy and forget.
+    def mix(self) -> np.ndarray:
+        """The population's interest mix (K,): the mean of the writers' mixtures, which is the
+        expected topic share of what they write (authors are uniform, slots chosen by weight)."""
+        total = np.bincount(
+            self.topics.ravel(), weights=self.weights.ravel(), minlength=self.content.n_topics
+        )
+        return total / len(self)
 
-        Reading exposure is the model-written share of what is read around each site; a topic
-        fades by how far its share of `docs` has fallen below reality.
+    def read(self, docs: Documents, assistants: Sequence[AIModel]) -> None:
+        """Read `docs` (the reading window), then adopt, copy and forget.
+
+        Exposure is the model-written word share of what is read around each home site; the
+        window's topic share and its model-written word share are sensed web-wide (ODD 7.4).
+        Reading needs no model: `assistants` is accepted for the step's uniform call and unused
+        (copying acts when writing, through `style`).
         """
         n_sites = self.network.n_sites
         reading = self.network.reading
         ai_words = np.bincount(docs.site, weights=docs.ai_fraction, minlength=n_sites)
         n_read = np.bincount(docs.site, minlength=n_sites).astype(np.float64)
         num, den = reading @ ai_words, reading @ n_read
-        exposure = np.divide(num, den, out=np.zeros(n_sites), where=den > 0)
+        exposure = np.divide(num, den, out=np.zeros(n_sites), where=den > 0)[self.site]
         counts = np.bincount(docs.topic, minlength=self.content.n_topics)
         share = counts / max(counts.sum(), 1)
-        fading = np.clip(1.0 - share / self.content.topic_probs, 0.0, 1.0)
-        self._copy(exposure[self.site], assistants)
-        self._forget(fading, share)
+        web_exposure = float(ai_words.sum() / max(n_read.sum(), 1.0))
+        self._adopt(exposure)
+        self._copy(exposure)
+        self._forget(web_exposure, share)
 
-    def _copy(self, exposure: np.ndarray, assistants: Sequence[AIModel]) -> None:
-        """Copy model patterns in proportion to each writer's AI-shaped reading."""
-        cfg, rng = self.config, self.rng
-        self.assist += cfg.copy_rate * exposure * (1.0 - self.assist)
-        copying = rng.random(len(self)) < cfg.copy_rate * exposure
-        if not copying.any():
-            return
-        # The weakest interest is replaced by a topic the assistant writes about, taken up with
-        # an average weight: the mixture moves toward the model's topic distribution.
-        weakest = np.argmin(self.weights, axis=1)
-        for m, ai in enumerate(assistants):
-            who = np.flatnonzero(copying & (self.assistant == m))
-            if who.size:
-                self.topics[who, weakest[who]] = ai.generator.sample_topics(who.size, rng)
-        who = np.flatnonzero(copying)
-        self.weights[who, weakest[who]] = 1.0 / self.weights.shape[1]
-        self.weights[who] /= self.weights[who].sum(axis=1, keepdims=True)
+    def _adopt(self, exposure: np.ndarray) -> None:
+        """Adoption: `assist` moves at `adopt_rate` toward `ai_assist + (1 − ai_assist)·e`, so it
+        rises with exposure and falls back to the initial level when exposure falls (7.5)."""
+        cfg = self.config
+        target = cfg.ai_assist + (1.0 - cfg.ai_assist) * exposure
+        self.assist += cfg.adopt_rate * (target - self.assist)
 
-    def _forget(self, fading: np.ndarray, share: np.ndarray) -> None:
-        """Interest slots on fading topics are replaced by topics drawn from what is read."""
-        rng = self.rng
-        forget = rng.random(self.topics.shape) < self.config.forget_rate * fading[self.topics]
+    def _copy(self, exposure: np.ndarray) -> None:
+        """Copying: `style` rises at `copy_rate · e` toward 1 and decays at `unlearn_rate` (7.5).
+        Both terms are at most 1, so `style` stays in [0, 1]."""
+        cfg = self.config
+        self.style += cfg.copy_rate * exposure * (1.0 - self.style) - cfg.unlearn_rate * self.style
+
+    def _forget(self, exposure: float, share: np.ndarray) -> None:
+        """Forgetting (7.6): slot (i, j) on topic k is forgotten with probability
+        `forget_rate · ē · deficit_k`, `deficit_k = clip(1 − share_k / reference_k, 0, 1)`, with
+        `ē` the web's model-written word share (`exposure`); the new topic comes from what is
+        read (`share`) with probability `ē`, else from `reference`.
+
+        Without model-written text nothing is forgotten, so the population keeps its pre-AI mix:
+        a deficit keyed on the read share alone would also react to the sampling noise of the
+        humans' own writing (rare topics most), a neutral drift that loses rare topics.
+        """
+        rng, ref = self.rng, self.reference
+        ratio = np.divide(share, ref, out=np.ones_like(ref), where=ref > 0)
+        deficit = np.clip(1.0 - ratio, 0.0, 1.0)
+        prob = self.config.forget_rate * exposure * deficit[self.topics]
+        forget = rng.random(self.topics.shape) < prob
         n_forget = int(np.count_nonzero(forget))
-        if n_forget and share.sum() > 0:
-            self.topics[forget] = rng.choice(self.content.n_topics, size=n_forget, p=share)
+        if n_forget == 0:
+            return
+        from_read = rng.random(n_forget) < exposure
+        n_topics, n_read = self.content.n_topics, int(np.count_nonzero(from_read))
+        new = np.empty(n_forget, dtype=self.topics.dtype)
+        new[from_read] = rng.choice(n_topics, size=n_read, p=share)
+        new[~from_read] = rng.choice(n_topics, size=n_forget - n_read, p=ref)
+        self.topics[forget] = new
 
     def write(self, n: int, step: int, assistants: Sequence[AIModel]) -> Documents:
-        """`n` human documents: random authors, topics from their interests, words from p*,
-        with a model writing `assist_words` of the words when the author drafts with AI."""
+        """`n` human documents: random authors, topics from their interests. When the author
+        drafts with AI, the assistant writes the first `round(assist_words·L)` words; each of
+        the author's own words follows the assistant's pattern with probability `style`, else
+        comes from p*. `ai_fraction` is the share of words written in model patterns."""
         content, rng = self.content, self.rng
         length = content.doc_length
         authors = rng.integers(len(self), size=n)
@@ -115,31 +145,26 @@ class HumanPopulation(mesa.Agent):
         )
         topics = self.topics[authors, slot]
         assisted = rng.random(n) < self.assist[authors]
-        n_model_words = int(round(self.config.assist_words * length))
-        if n_model_words == 0:
-            assisted[:] = False
-        ai_fraction = np.where(assisted, n_model_words / length, 0.0)
-        # Real words are drawn only where no model writes them.
-        plain = np.flatnonzero(~assisted)
-        drafted = np.flatnonzero(assisted)
+        n_drafted = int(round(self.config.assist_words * length))
+        by_model = rng.random((n, length)) < self.style[authors][:, None]
+        by_model[assisted, :n_drafted] = True
         tokens = np.empty((n, length), dtype=content.token_dtype)
-        tokens[plain] = content.sample_real_words(topics[plain], length, rng)
-        if drafted.size:
-            tokens[drafted, n_model_words:] = content.sample_real_words(
-                topics[drafted], length - n_model_words, rng
-            )
-            for m, ai in enumerate(assistants):
-                docs = drafted[self.assistant[authors[drafted]] == m]
-                if docs.size:
-                    words = ai.generator.sample_words(topics[docs], n_model_words, rng)
-                    tokens[docs, :n_model_words] = words
+        rows, cols = np.nonzero(~by_model)
+        tokens[rows, cols] = content.sample_real_words(topics[rows], 1, rng)[:, 0]
+        rows, cols = np.nonzero(by_model)
+        helper = self.assistant[authors[rows]]
+        for m, ai in enumerate(assistants):
+            mine = helper == m
+            if mine.any():
+                words = ai.generator.sample_words(topics[rows[mine]], 1, rng)[:, 0]
+                tokens[rows[mine], cols[mine]] = words
         return Documents.new(
             topics,
             tokens,
             self.site[authors],
             step,
             author=authors,
-            ai_fraction=ai_fraction,
+            ai_fraction=by_model.sum(axis=1) / length,
         )
 
     def homogenization(self) -> float:

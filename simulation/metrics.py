@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+
+from simulation.generative import lookup
 
 SURVIVAL_THRESHOLD = 1e-9
+# Weight of the back-off in the smoothed evaluation of a model (`smoothed_cross_entropy`).
+EVAL_INTERPOLATION = 0.1
 
 
 def _as_probs(counts: np.ndarray) -> np.ndarray:
@@ -61,6 +66,87 @@ def tail_mass(topic_counts: np.ndarray, reality: np.ndarray, is_tail: np.ndarray
     return float(p[is_tail].sum() / np.asarray(reality)[is_tail].sum())
 
 
+def tail_distortion(topic_counts: np.ndarray, reality: np.ndarray, is_tail: np.ndarray) -> float:
+    """|ln(tail share / p*'s tail share)|: 0 as in reality, the same for a tail r times too
+    large or r times too small. An empty tail counts as half a document (finite, not ∞)."""
+    counts = np.asarray(topic_counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return float("nan")
+    share = max(counts[is_tail].sum(), 0.5) / total
+    return float(abs(np.log(share / np.asarray(reality)[is_tail].sum())))
+
+
+def token_share(ai_fraction: np.ndarray, lengths: np.ndarray, weights=None) -> float:
+    """Model-written share of the tokens: Σ w·ai_fraction·length / Σ w·length (NaN if none)."""
+    tokens = np.asarray(lengths, dtype=np.float64)
+    if weights is not None:
+        tokens = tokens * np.asarray(weights, dtype=np.float64)
+    total = tokens.sum()
+    return (
+        float(tokens @ np.asarray(ai_fraction, dtype=np.float64) / total) if total else float("nan")
+    )
+
+
+def joint_support(topic_probs: np.ndarray, word_probs: list[sp.csr_array]) -> np.ndarray:
+    """Sorted keys `topic · V + word` of the (topic, word) cells the average of the models
+    gives nonzero probability: those where some model m has p_m(topic) > 0 and
+    p_m(word | topic) > 0."""
+    topic_probs = np.atleast_2d(topic_probs)
+    keys = []
+    for probs, words in zip(topic_probs, word_probs, strict=True):
+        words = sp.csr_array(words)
+        rows = np.repeat(np.arange(words.shape[0], dtype=np.int64), np.diff(words.indptr))
+        live = (probs[rows] > 0) & (words.data > 0)
+        keys.append(rows[live] * words.shape[1] + words.indices[live])
+    return np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+
+
+def missing_mass(
+    reality_topics: np.ndarray, reality_words: np.ndarray, support: np.ndarray
+) -> float:
+    """Σ p*(topic, word) over the cells outside `support` (keys from `joint_support`): the
+    share of real text the average model cannot produce at all."""
+    joint = np.asarray(reality_topics, dtype=np.float64)[:, None] * np.asarray(reality_words)
+    covered = np.zeros(joint.size, dtype=bool)
+    covered[support] = True
+    return float(joint.ravel()[~covered].sum())
+
+
+def support_per_topic(support: np.ndarray, n_topics: int, n_words: int) -> np.ndarray:
+    """Number of words with nonzero probability in each topic (K,), from `joint_support` keys."""
+    return np.bincount(support // n_words, minlength=n_topics)
+
+
+def smoothed_cross_entropy(
+    topic_probs: np.ndarray,
+    word_probs: sp.csr_array,
+    topics: np.ndarray,
+    tokens: np.ndarray,
+    interpolation: float = EVAL_INTERPOLATION,
+) -> float:
+    """Cross-entropy in nats per word of documents under a smoothed evaluation of a model.
+
+    With λ = `interpolation`, topics are scored by (1−λ)·p(k) + λ/K, words by
+    (1−λ)·p(w | k) + λ·u(w), where u = (1−λ)·Σ_k p(k)·p(w | k) + λ/V is the model's own
+    unigram backed off to uniform (Jelinek–Mercer interpolation). The topic's cost is spread
+    over the document's words, as in `TopicWordModel.cross_entropy`. A word the model lost
+    everywhere costs ln(V/λ²) nats rather than the 20.7 of a 1e-9 floor, and a word lost in
+    one topic but used in others costs what the model's unigram says.
+    """
+    topic_probs = np.asarray(topic_probs, dtype=np.float64)
+    word_probs = sp.csr_array(word_probs)
+    n_topics, n_words = word_probs.shape
+    lam = interpolation
+    topics = np.asarray(topics, dtype=np.int64)
+    tokens = np.asarray(tokens, dtype=np.int64)
+    unigram = (1 - lam) * (topic_probs @ word_probs) + lam / n_words
+    p_topic = (1 - lam) * topic_probs[topics] + lam / n_topics
+    rows = np.broadcast_to(topics[:, None], tokens.shape)
+    p_word = (1 - lam) * lookup(word_probs, rows, tokens) + lam * unigram[tokens]
+    return float((-np.log(p_topic).sum() - np.log(p_word).sum()) / tokens.size)
+
+
 def tail_survival(model_topic_probs: np.ndarray, is_tail: np.ndarray) -> float:
     """Share of tail topics to which the average model gives probability above 1e-9."""
     mean = np.atleast_2d(model_topic_probs).mean(axis=0)
@@ -82,6 +168,15 @@ def mean_cosine_similarity(topics: np.ndarray, weights: np.ndarray, n_topics: in
     unit = weights / norms[:, None]
     total = np.bincount(topics.ravel(), weights=unit.ravel(), minlength=n_topics)
     return float((total @ total - n) / (n * (n - 1)))
+
+
+def human_flag_rate(flagged: np.ndarray, synthetic: np.ndarray) -> float:
+    """Share of human-authored documents (assisted ones included) the detector flagged."""
+    human = ~np.asarray(synthetic, dtype=bool)
+    n_human = np.count_nonzero(human)
+    if not n_human:
+        return float("nan")
+    return float(np.count_nonzero(np.asarray(flagged, dtype=bool) & human) / n_human)
 
 
 def precision_recall(flagged: np.ndarray, synthetic: np.ndarray) -> tuple[float, float]:

@@ -54,7 +54,9 @@ class WebEcosystem(mesa.Model):
         # Real documents no model ever trains on: the models' cross-entropy is scored on them.
         self.held_out_topics, self.held_out_tokens = self.content.sample_real(HELD_OUT_DOCS, world)
         self.is_tail = self.content.tail_topics(scenario.metrics.tail_fraction)
-        self.network = SiteNetwork(scenario.web, scenario.models.count, self.rng)
+        self.network = SiteNetwork(
+            scenario.web, scenario.models.count, self.rng, topic_probs=self.content.topic_probs
+        )
         self.corpus = Corpus(self.network.n_sites)
         self.generation = 0
 
@@ -71,7 +73,12 @@ class WebEcosystem(mesa.Model):
                 self.network.farm_sites[m],
                 scenario.filtering.provenance.label_rate,
             )
-        crawl_filter = CrawlFilter(scenario.filtering, self.is_tail, self.network.is_human_site())
+        crawl_filter = CrawlFilter(
+            scenario.filtering,
+            self.is_tail,
+            self.network.is_human_site(),
+            reality_tail_share=float(self.content.topic_probs[self.is_tail].sum()),
+        )
         for ai in self.ai_models:
             WebCrawler(self, scenario.crawlers, self.network, crawl_filter, ai)
 
@@ -114,10 +121,11 @@ class WebEcosystem(mesa.Model):
         return self.config.ai_share_at(max(self.steps, 1))
 
     def _make_archive(self) -> Documents:
-        """The pre-AI web: `archive_docs` real documents spread over human sites."""
+        """The pre-AI web: `archive_docs` real documents on human sites, placed by topic
+        (`SiteNetwork.place`: mostly on sites whose profile holds the document's topic)."""
         n = self.config.web.archive_docs
         topics, tokens = self.content.sample_real(n, self.rng)
-        return Documents.new(topics, tokens, self.rng.choice(self.network.human_sites, size=n), 0)
+        return Documents.new(topics, tokens, self.network.place(topics, self.rng), 0)
 
     def step(self) -> None:
         """One publishing round, in the ODD's order."""

@@ -48,16 +48,26 @@ class FilterResult:
 class CrawlFilter:
     """Applies the scenario's filtering policies to a crawl."""
 
-    def __init__(self, config: Filtering, is_tail: np.ndarray, human_site: np.ndarray):
+    def __init__(
+        self,
+        config: Filtering,
+        is_tail: np.ndarray,
+        human_site: np.ndarray,
+        reality_tail_share: float = 0.2,
+    ):
         self.config = config
         self.is_tail = is_tail
         self.human_site = human_site
+        # The tail's share of every kept crawl under tail protection (7.9, step 5).
+        self.tail_share = config.tail_share if config.tail_share is not None else reality_tail_share
 
     def apply(
         self, crawled: Documents, archive: Documents, rng: np.random.Generator
     ) -> FilterResult:
-        """Detector and provenance drop documents; tail protection rescues and up-weights
-        verified human tail documents; the human reserve swaps a share for archive documents."""
+        """Detector and provenance drop documents; tail protection rescues verified human tail
+        documents; the human reserve swaps a share for archive documents; last, under tail
+        protection, the kept set is reweighted so that tail topics hold exactly the tail
+        share (`filtering.tail_share`, or reality's own) of it."""
         cfg = self.config
         n = len(crawled)
         if cfg.detector is not None:
@@ -70,11 +80,8 @@ class CrawlFilter:
         keep = ~flagged
         if cfg.provenance.honored:
             keep &= ~crawled.labeled
-        weights = np.ones(n)
         if cfg.protect_tail:
-            protected = self.is_tail[crawled.topic] & self.human_site[crawled.site]
-            keep |= protected
-            weights[protected] = cfg.tail_weight
+            keep |= self.is_tail[crawled.topic] & self.human_site[crawled.site]
         kept_idx = np.flatnonzero(keep)
         if cfg.human_reserve > 0 and len(archive):
             n_total = kept_idx.size
@@ -83,23 +90,47 @@ class CrawlFilter:
             kept_idx = np.sort(own)
             reserve_idx = rng.choice(len(archive), size=n_reserve, replace=n_reserve > len(archive))
             kept = Documents.concat([crawled.take(kept_idx), archive.take(reserve_idx)])
-            weights = np.concatenate([weights[kept_idx], np.ones(n_reserve)])
         else:
             kept = crawled.take(kept_idx)
-            weights = weights[kept_idx]
+        if cfg.protect_tail:
+            weights = tail_share_weights(self.is_tail[kept.topic], self.tail_share)
+        else:
+            weights = np.ones(len(kept))
         return FilterResult(
             kept=kept, weights=weights, flagged=flagged, synthetic=crawled.synthetic
         )
 
 
+def tail_share_weights(on_tail: np.ndarray, share: float) -> np.ndarray:
+    """Training weights under which tail-topic documents hold exactly `share` of the weight.
+
+    Every tail document gets `share · n / n_tail`, every head document `(1 − share) · n /
+    n_head`: the total stays `n` (a crawl counts by its size, as without the policy), and
+    within a topic all documents keep equal weights, so only the tail's topic mass changes,
+    never a topic's word distribution. Each crawl is reweighted once, from its own counts, so
+    under `accumulate` the pooled tail share is `share` too and nothing compounds. A crawl
+    with no tail or no head documents cannot be moved to `share` and keeps weights 1.
+    """
+    on_tail = np.asarray(on_tail, dtype=bool)
+    n = on_tail.size
+    n_tail = int(np.count_nonzero(on_tail))
+    if n_tail in (0, n):
+        return np.ones(n)
+    return np.where(on_tail, share * n / n_tail, (1.0 - share) * n / (n - n_tail))
+
+
 @dataclass
 class TrainingStats:
-    """Sufficient statistics of a training set, plus how synthetic it is."""
+    """Sufficient statistics of a training set, plus how synthetic it is: by weight of
+    documents (`synthetic_weight`: model-published ones) and by weight of tokens
+    (`model_tokens`: Σ weight · ai_fraction · length, so assisted human words count too)."""
 
     topic_counts: np.ndarray
     word_counts: sp.csr_array
     synthetic_weight: float
     total_weight: float
+    model_tokens: float = 0.0
+    total_tokens: float = 0.0
 
     def __add__(self, other: TrainingStats) -> TrainingStats:
         return TrainingStats(
@@ -107,11 +138,19 @@ class TrainingStats:
             self.word_counts + other.word_counts,
             self.synthetic_weight + other.synthetic_weight,
             self.total_weight + other.total_weight,
+            self.model_tokens + other.model_tokens,
+            self.total_tokens + other.total_tokens,
         )
 
     @property
     def synthetic_share(self) -> float:
+        """Model-published share of the training weight, by document."""
         return self.synthetic_weight / self.total_weight if self.total_weight else float("nan")
+
+    @property
+    def model_token_share(self) -> float:
+        """Model-written share of the training weight, by token (assisted words included)."""
+        return self.model_tokens / self.total_tokens if self.total_tokens else float("nan")
 
 
 class TrainingPool:
@@ -134,13 +173,23 @@ class TrainingPool:
         self._recent: deque[TrainingStats] = deque(maxlen=window if regime == "window" else 1)
         self._total: TrainingStats | None = None
         self._pool: list[tuple[Documents, np.ndarray]] = []
+        # The last non-empty training set delivered: the one the model was last fitted on.
+        self.last: TrainingStats | None = None
 
     def _stats(self, docs: Documents, weights: np.ndarray) -> TrainingStats:
         topic_counts, word_counts = count_documents(
             docs.topic, docs.tokens, self.n_topics, self.n_words, weights
         )
         synthetic_weight = float(weights[docs.synthetic].sum())
-        return TrainingStats(topic_counts, word_counts, synthetic_weight, float(weights.sum()))
+        length = docs.tokens.shape[1] if docs.tokens.ndim == 2 else 0
+        return TrainingStats(
+            topic_counts,
+            word_counts,
+            synthetic_weight,
+            float(weights.sum()),
+            model_tokens=float(weights @ docs.ai_fraction.astype(np.float64)) * length,
+            total_tokens=float(weights.sum()) * length,
+        )
 
     def add(self, docs: Documents, weights: np.ndarray) -> None:
         """Add one crawl's filtered documents."""
@@ -153,7 +202,14 @@ class TrainingPool:
             self._recent.append(self._stats(docs, weights))
 
     def training_set(self, rng: np.random.Generator) -> TrainingStats:
-        """Statistics of the data the next fit uses."""
+        """Statistics of the data the next fit uses (kept as `last` unless empty)."""
+        stats = self._training_set(rng)
+        if stats.total_weight > 0:
+            self.last = stats
+        return stats
+
+    def _training_set(self, rng: np.random.Generator) -> TrainingStats:
+        """`training_set` under this pool's regime."""
         if self.regime == "subsample":
             if not self._pool:
                 raise RuntimeError("training pool is empty")

@@ -36,8 +36,10 @@ class Observation:
     topic_counts: np.ndarray  # (K,) documents per topic in the metrics window
     word_counts: np.ndarray  # (V,) words in the metrics window
     model_topic_probs: np.ndarray  # (models, K) the models' topic distributions
+    archive_topic_counts: np.ndarray  # (K,) documents per topic of the pre-AI archive
     detector_precision: float
     detector_recall: float
+    human_flag_rate: float
 
 
 def observe(model: WebEcosystem) -> Observation:
@@ -55,10 +57,55 @@ def observe(model: WebEcosystem) -> Observation:
         topic_counts=np.bincount(docs.topic, minlength=content.n_topics),
         word_counts=np.bincount(docs.tokens.ravel(), minlength=content.n_words),
         model_topic_probs=model_topic_probs(model),
+        archive_topic_counts=np.bincount(model.archive.topic, minlength=content.n_topics),
         detector_precision=precision,
         detector_recall=recall,
+        human_flag_rate=M.human_flag_rate(flagged, synthetic),
     )
     model._observation = observation
+    return observation
+
+
+@dataclass(frozen=True)
+class FitObservation:
+    """What the metrics read from the models' fits, recomputed only when a model refits.
+
+    `fits` holds the fitted word matrices it was computed from (compared by identity: a refit
+    makes new ones, and holding them keeps their ids from being reused).
+    """
+
+    fits: tuple[object, ...]
+    missing_mass: float  # p* mass of the cells the average model gives probability 0
+    cross_entropy: float  # mean over models of the smoothed held-out cross-entropy
+    support: np.ndarray  # (K,) words with nonzero probability per topic, average model
+
+
+def observe_fits(model: WebEcosystem) -> FitObservation:
+    """The models' `FitObservation`, computed again only after a model has refitted."""
+    generators = [ai.generator for ai in model.ai_models]
+    fits = tuple(g.word_probs_ for g in generators)
+    cached: FitObservation | None = getattr(model, "_fit_observation", None)
+    if cached is not None and all(a is b for a, b in zip(cached.fits, fits, strict=True)):
+        return cached
+    content = model.content
+    topic_probs = np.stack([g.topic_probs_ for g in generators])
+    support = M.joint_support(topic_probs, list(fits))
+    observation = FitObservation(
+        fits=fits,
+        missing_mass=M.missing_mass(content.topic_probs, content.word_probs, support),
+        cross_entropy=float(
+            np.mean(
+                [
+                    M.smoothed_cross_entropy(
+                        g.topic_probs_, g.word_probs_, model.held_out_topics, model.held_out_tokens
+                    )
+                    for g in generators
+                ]
+            )
+        ),
+        support=M.support_per_topic(support, content.n_topics, content.n_words),
+    )
+    model._fit_observation = observation
     return observation
 
 
@@ -144,16 +191,37 @@ def _tail_survival(model: WebEcosystem) -> float:
     return M.tail_survival(observe(model).model_topic_probs, model.is_tail)
 
 
+def _tail_distortion(model: WebEcosystem) -> float:
+    return M.tail_distortion(observe(model).topic_counts, model.content.topic_probs, model.is_tail)
+
+
 def _js_divergence(model: WebEcosystem) -> float:
     return M.js_divergence(observe(model).topic_counts, model.content.topic_probs)
+
+
+def _js_divergence_archive(model: WebEcosystem) -> float:
+    observation = observe(model)
+    return M.js_divergence(observation.topic_counts, observation.archive_topic_counts)
 
 
 def _hellinger(model: WebEcosystem) -> float:
     return M.hellinger(observe(model).topic_counts, model.content.topic_probs)
 
 
+def _missing_mass(model: WebEcosystem) -> float:
+    return observe_fits(model).missing_mass
+
+
 def _cross_entropy(model: WebEcosystem) -> float:
-    return float(np.mean([ai.cross_entropy for ai in model.ai_models]))
+    return observe_fits(model).cross_entropy
+
+
+def _tail_word_support(model: WebEcosystem) -> float:
+    return float(observe_fits(model).support[model.is_tail].mean())
+
+
+def _head_word_support(model: WebEcosystem) -> float:
+    return float(observe_fits(model).support[~model.is_tail].mean())
 
 
 def _synthetic_share(model: WebEcosystem) -> float:
@@ -161,8 +229,18 @@ def _synthetic_share(model: WebEcosystem) -> float:
     return float(docs.synthetic.mean()) if len(docs) else float("nan")
 
 
+def _synthetic_token_share(model: WebEcosystem) -> float:
+    docs = model.recent
+    return M.token_share(docs.ai_fraction, np.full(len(docs), docs.tokens.shape[1]))
+
+
 def _train_synthetic_share(model: WebEcosystem) -> float:
     return float(np.mean([ai.train_synthetic_share for ai in model.ai_models]))
+
+
+def _train_synthetic_token_share(model: WebEcosystem) -> float:
+    lasts = [ai.pool.last for ai in model.ai_models]
+    return float(np.mean([s.model_token_share if s else np.nan for s in lasts]))
 
 
 def _precision(model: WebEcosystem) -> float:
@@ -171,6 +249,10 @@ def _precision(model: WebEcosystem) -> float:
 
 def _recall(model: WebEcosystem) -> float:
     return observe(model).detector_recall
+
+
+def _human_flag_rate(model: WebEcosystem) -> float:
+    return observe(model).human_flag_rate
 
 
 def _assist(model: WebEcosystem) -> float:
@@ -228,10 +310,19 @@ TAIL_MASS = Metric(
     "tail_mass",
     "Tail mass",
     "× reality's tail share",
-    "share of window documents on tail topics divided by p*'s tail share (1 = as in reality)",
+    "share of window documents on tail topics divided by p*'s tail share (1 = as in reality; "
+    "above 1 is overshoot, not diversity)",
     _tail_mass,
-    higher_is_diverse=True,
     views=("cli",),
+)
+TAIL_DISTORTION = Metric(
+    "tail_distortion",
+    "Tail distortion",
+    "|ln ratio|",
+    "|ln(tail_mass)|: 0 as in reality, the same for a tail r times too large or too small",
+    _tail_distortion,
+    higher_is_diverse=False,
+    views=("cli", "outcome", "fan"),
 )
 TAIL_SURVIVAL = Metric(
     "tail_survival",
@@ -251,6 +342,16 @@ JS_DIVERGENCE = Metric(
     higher_is_diverse=False,
     views=("cli", "outcome", "fan"),
 )
+JS_DIVERGENCE_ARCHIVE = Metric(
+    "js_divergence_archive",
+    "JS divergence from the pre-AI web",
+    "bits",
+    "Jensen–Shannon divergence of the window's topic distribution from the archive's (the "
+    "pre-AI human mix at step 0)",
+    _js_divergence_archive,
+    higher_is_diverse=False,
+    views=("cli", "outcome"),
+)
 HELLINGER = Metric(
     "hellinger",
     "Hellinger distance from reality",
@@ -259,14 +360,42 @@ HELLINGER = Metric(
     _hellinger,
     higher_is_diverse=False,
 )
+MISSING_MASS = Metric(
+    "missing_mass",
+    "Missing mass",
+    "share of p*",
+    "p* mass of the (topic, word) cells to which the average model gives probability 0",
+    _missing_mass,
+    higher_is_diverse=False,
+    views=("cli", "outcome", "fan"),
+)
 MODEL_CROSS_ENTROPY = Metric(
     "model_cross_entropy",
     "Model cross-entropy",
     "nats/word",
-    "mean cross-entropy of the models on held-out real documents (probabilities floored at 1e-9)",
+    "mean cross-entropy of the models on held-out real documents, each model smoothed by "
+    "interpolation with its unigram and a uniform (λ = 0.1)",
     _cross_entropy,
     higher_is_diverse=False,
     views=("cli", "outcome"),
+)
+TAIL_WORD_SUPPORT = Metric(
+    "tail_word_support",
+    "Word support on tail topics",
+    "words per topic",
+    "mean over tail topics of the number of words the average model gives nonzero probability",
+    _tail_word_support,
+    higher_is_diverse=True,
+    views=("cli",),
+)
+HEAD_WORD_SUPPORT = Metric(
+    "head_word_support",
+    "Word support on head topics",
+    "words per topic",
+    "mean over head (non-tail) topics of the number of words the average model gives nonzero "
+    "probability",
+    _head_word_support,
+    higher_is_diverse=True,
 )
 SYNTHETIC_SHARE = Metric(
     "synthetic_share",
@@ -276,6 +405,14 @@ SYNTHETIC_SHARE = Metric(
     _synthetic_share,
     views=("cli", "outcome", "fan", "viz_shares"),
 )
+SYNTHETIC_TOKEN_SHARE = Metric(
+    "synthetic_token_share",
+    "Model-written share of corpus tokens",
+    "share of tokens",
+    "Σ ai_fraction × length / Σ length over the window's documents (assisted words included)",
+    _synthetic_token_share,
+    views=("cli", "outcome", "viz_shares"),
+)
 TRAIN_SYNTHETIC_SHARE = Metric(
     "train_synthetic_share",
     "Synthetic share of training data",
@@ -283,6 +420,15 @@ TRAIN_SYNTHETIC_SHARE = Metric(
     "mean over models of the synthetic share of the weight of their last training set",
     _train_synthetic_share,
     views=("cli", "outcome", "viz_shares"),
+)
+TRAIN_SYNTHETIC_TOKEN_SHARE = Metric(
+    "train_synthetic_token_share",
+    "Model-written share of training tokens",
+    "share of token weight",
+    "mean over models of Σ weight × ai_fraction × length / Σ weight × length over their last "
+    "training set",
+    _train_synthetic_token_share,
+    views=("cli", "outcome"),
 )
 DETECTOR_PRECISION = Metric(
     "detector_precision",
@@ -299,6 +445,15 @@ DETECTOR_RECALL = Metric(
     "share of synthetic documents in the last crawls that the detector flagged",
     _recall,
     summarised=False,
+)
+HUMAN_FLAG_RATE = Metric(
+    "human_flag_rate",
+    "Detector flags on human text",
+    "share of human documents",
+    "share of the human-authored documents (assisted ones included) in the last crawls that "
+    "the detector flagged",
+    _human_flag_rate,
+    views=("cli", "outcome"),
 )
 HUMAN_AI_ASSIST = Metric(
     "human_ai_assist",
@@ -324,14 +479,22 @@ METRICS: tuple[Metric, ...] = (
     TOPIC_HILL2,
     WORD_HILL1,
     TAIL_MASS,
+    TAIL_DISTORTION,
     TAIL_SURVIVAL,
     JS_DIVERGENCE,
+    JS_DIVERGENCE_ARCHIVE,
     HELLINGER,
+    MISSING_MASS,
     MODEL_CROSS_ENTROPY,
+    TAIL_WORD_SUPPORT,
+    HEAD_WORD_SUPPORT,
     SYNTHETIC_SHARE,
+    SYNTHETIC_TOKEN_SHARE,
     TRAIN_SYNTHETIC_SHARE,
+    TRAIN_SYNTHETIC_TOKEN_SHARE,
     DETECTOR_PRECISION,
     DETECTOR_RECALL,
+    HUMAN_FLAG_RATE,
     HUMAN_AI_ASSIST,
     HUMAN_HOMOGENIZATION,
 )

@@ -5,6 +5,11 @@ A run is identified by (design_point, replication); its seed is
 on which worker or executor ran it. `simulate` is the only loop that steps a model: runs,
 sweeps, validation and benchmarks all use it. `run_one` is a top-level function of plain data so
 that process pools and Dask can ship it. Writing to disk is `simulation.files`' job.
+
+With `counterfactuals: true` every run also simulates its two twins on the same seed (docs/ODD.md,
+"Counterfactuals"): `no_ai` (no model writes a word on the web) and `no_feedback` (models frozen
+after their first fit). Their rows carry a `twin` column; `decomposition` splits each outcome's
+change caused by AI into dilution and feedback, with intervals over paired replications.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulation import registry
+from simulation import dotted, registry
 from simulation.files import (
     atomic_write_frame,
     atomic_write_text,
@@ -33,6 +38,23 @@ from simulation.scenario import Scenario, ScenarioError, dump_yaml
 
 OnStep = Callable[[WebEcosystem], None]
 RESCUE_NAME_BYTES = 100  # a name too long for --out still fits a rescue folder
+
+TWIN = "twin"  # the column naming which twin a metric row belongs to
+FULL = "full"
+# What each counterfactual twin changes. No AI: no model publishes and no human drafts with one,
+# so no model-written word reaches the web (and, with no AI-shaped reading, nobody copies).
+# No feedback: models keep their first fit (on the pre-AI archive) and never retrain.
+TWIN_OVERRIDES: dict[str, dict[str, Any]] = {
+    "no_ai": {"web.ai_share": 0.0, "humans.ai_assist": 0.0},
+    "no_feedback": {"models.feedback": False},
+}
+# Each component of the change caused by AI, as (minuend twin, subtrahend twin).
+EFFECTS: dict[str, tuple[str, str]] = {
+    "ai_effect": (FULL, "no_ai"),
+    "dilution": ("no_feedback", "no_ai"),
+    "feedback": (FULL, "no_feedback"),
+}
+CONFIDENCE = 0.95  # of the paired-difference intervals
 
 
 @dataclass
@@ -71,6 +93,22 @@ def simulate(
     return model
 
 
+def twin_scenarios(scenario: Scenario) -> dict[str, Scenario]:
+    """The scenarios a run simulates: itself (`full`) and, with `counterfactuals` on, its twins.
+
+    Twins are the same scenario with `TWIN_OVERRIDES` set, so they keep its seed and share its
+    world, network, population and archive (all drawn before the first step).
+    """
+    if not scenario.counterfactuals:
+        return {FULL: scenario}
+    base = scenario.to_dict()
+    twins = {
+        name: Scenario.model_validate(dotted.updated(base, overrides))
+        for name, overrides in TWIN_OVERRIDES.items()
+    }
+    return {FULL: scenario, **twins}
+
+
 def metric_frame(model: WebEcosystem, run_id: int = 0, replication: int = 0) -> pd.DataFrame:
     """The DataCollector's table: run_id, replication, step, generation, one column per metric."""
     frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
@@ -98,17 +136,14 @@ def _distribution_rows(model: WebEcosystem, run_id: int, replication: int) -> pd
     )
 
 
-def run_one(
-    scenario: dict[str, Any] | Scenario,
-    run_id: int = 0,
-    design_point: int = 0,
-    replication: int = 0,
-    on_step: Callable[[], None] | None = None,
-) -> RunOutput:
-    """Simulate one run to the end and return its metrics (one row per step, step 0 included)."""
-    if not isinstance(scenario, Scenario):
-        scenario = Scenario.model_validate(scenario)
-    started = time.perf_counter()
+def _simulate_tables(
+    scenario: Scenario,
+    run_id: int,
+    design_point: int,
+    replication: int,
+    on_step: Callable[[], None] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One simulation's metric rows and its topic distributions at the first and last step."""
     dists: list[pd.DataFrame] = []
 
     def record(model: WebEcosystem) -> None:
@@ -119,10 +154,37 @@ def run_one(
 
     model = simulate(scenario, design_point, replication, on_step=record)
     dists.append(_distribution_rows(model, run_id, replication))
+    return metric_frame(model, run_id, replication), pd.concat(dists, ignore_index=True)
+
+
+def run_one(
+    scenario: dict[str, Any] | Scenario,
+    run_id: int = 0,
+    design_point: int = 0,
+    replication: int = 0,
+    on_step: Callable[[], None] | None = None,
+) -> RunOutput:
+    """Simulate one run to the end and return its metrics (one row per step, step 0 included).
+
+    With `counterfactuals` on, the run's twins are simulated after it on the same seed, one at
+    a time (the peak memory is one model's), and every row gets a `twin` column.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = Scenario.model_validate(scenario)
+    started = time.perf_counter()
+    twins = twin_scenarios(scenario)
+    metrics, dists = [], []
+    for name, config in twins.items():
+        frame, dist = _simulate_tables(config, run_id, design_point, replication, on_step)
+        if len(twins) > 1:
+            frame.insert(2, TWIN, name)
+            dist.insert(2, TWIN, name)
+        metrics.append(frame)
+        dists.append(dist)
     return RunOutput(
         run_id=run_id,
         replication=replication,
-        metrics=metric_frame(model, run_id, replication),
+        metrics=pd.concat(metrics, ignore_index=True),
         distributions=pd.concat(dists, ignore_index=True),
         seconds=time.perf_counter() - started,
     )
@@ -131,8 +193,86 @@ def run_one(
 def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per run: the final value and the time average (steps ≥ 1) of each summarised metric.
 
-    The final value is the last step's, NaN included (not the last defined value).
+    The final value is the last step's, NaN included (not the last defined value). With a
+    `twin` column, the row is the full run's, plus its twins' columns prefixed `no_ai_` and
+    `no_feedback_`, plus each component of `EFFECTS` of every final value (`ai_effect_final_*`,
+    `dilution_final_*`, `feedback_final_*`): paired differences within the run.
     """
+    if TWIN not in metrics.columns:
+        return _summarize(metrics)
+    per_twin = {
+        name: _summarize(rows.drop(columns=TWIN)).set_index("run_id")
+        for name, rows in metrics.groupby(TWIN, sort=False)
+    }
+    values = [c for m in registry.SUMMARISED for c in (m.final, m.mean)]
+    finals = [m.final for m in registry.SUMMARISED]
+    parts = [per_twin[FULL]]
+    parts += [per_twin[name][values].add_prefix(f"{name}_") for name in TWIN_OVERRIDES]
+    parts += [
+        (per_twin[plus][finals] - per_twin[minus][finals]).add_prefix(f"{effect}_")
+        for effect, (plus, minus) in EFFECTS.items()
+    ]
+    return pd.concat(parts, axis=1).copy().reset_index()  # copy: one block, not many
+
+
+def _twin_column(twin: str, column: str) -> str:
+    """The summary column of `column` (e.g. `final_tail_mass`) for one twin."""
+    return column if twin == FULL else f"{twin}_{column}"
+
+
+def has_twins(summary: pd.DataFrame) -> bool:
+    """Whether a summary table carries counterfactual twins (folders from before do not)."""
+    return all(f"{effect}_{registry.TOPIC_HILL1.final}" in summary for effect in EFFECTS)
+
+
+def paired_interval(differences: np.ndarray) -> tuple[float, float, float, int]:
+    """Mean, low and high of paired differences: mean ± t(0.975, n − 1) · SE, SE = sd / √n.
+
+    NaN differences (a metric undefined in one twin) are left out; with fewer than two the
+    bounds are NaN.
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    n = values.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean = float(values.mean())
+    if n < 2:
+        return mean, float("nan"), float("nan"), n
+    from scipy import stats  # here: scipy.stats takes half a second to import
+
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * values.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+def decomposition(
+    summary: pd.DataFrame, by: list[str], metrics: tuple[registry.Metric, ...]
+) -> pd.DataFrame:
+    """Each metric's final value in every twin and the change caused by AI, split into
+    dilution and feedback, per group of runs `by` (none: one group of all runs).
+
+    Long form: the `by` columns, `outcome` (metric name), `full` and `no_ai` (means over the
+    group's runs), then per component of `EFFECTS` its mean and `paired_interval` bounds
+    (`<effect>`, `<effect>_low`, `<effect>_high`) and `n`, the runs paired.
+    """
+    rows = []
+    groups = summary.groupby(by, sort=False) if by else [((), summary)]
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        for metric in metrics:
+            row: dict[str, Any] = dict(zip(by, key, strict=True))
+            row["outcome"] = metric.name
+            for twin in (FULL, "no_ai"):
+                row[twin] = float(group[_twin_column(twin, metric.final)].mean())
+            for effect in EFFECTS:
+                mean, low, high, n = paired_interval(group[f"{effect}_{metric.final}"].to_numpy())
+                row |= {effect: mean, f"{effect}_low": low, f"{effect}_high": high, "n": n}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _summarize(metrics: pd.DataFrame) -> pd.DataFrame:
+    """`summarize` of one twin's rows (or of rows without twins)."""
     metrics_ = registry.SUMMARISED
     columns = [m.name for m in metrics_]
     ordered = metrics.sort_values(["run_id", "step"])
@@ -237,12 +377,19 @@ def run_scenario(
     written elsewhere (see `save_run`).
     """
     n_rep = scenario.replications
-    tick = progress(n_rep * scenario.steps) if progress is not None else None
+    twins = list(twin_scenarios(scenario))
+    tick = progress(n_rep * scenario.steps * len(twins)) if progress is not None else None
     started = time.perf_counter()
     outputs = [
         run_one(scenario, run_id=rep, design_point=0, replication=rep, on_step=tick)
         for rep in range(n_rep)
     ]
     elapsed = time.perf_counter() - started
-    extra = {"kind": "run", "replications": n_rep, "executor": "serial", "wall_seconds": elapsed}
+    extra = {
+        "kind": "run",
+        "replications": n_rep,
+        "twins": twins,
+        "executor": "serial",
+        "wall_seconds": elapsed,
+    }
     return save_run(Path(out_root), scenario, outputs, extra)

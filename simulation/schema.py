@@ -75,6 +75,11 @@ class Web(Strict):
     n_sites: Annotated[int, Field(ge=2, le=10**6)] = 1000
     links_per_site: PositiveInt = 3
     farm_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    # In-links a farm gets from human sites, relative to those a human site gets (7.1).
+    farm_links: Rate = 0.1
+    # Topics in a human site's profile, and the share of its documents placed by profile (7.1).
+    site_topics: Annotated[int, Field(ge=1, le=64)] = 3
+    topic_focus: Rate = 0.8
     docs_per_step: Upto(10**7) = 20000
     archive_docs: Upto(10**8) = 100000
     ai_share: Rate | Schedule = 0.3
@@ -90,13 +95,19 @@ class Web(Strict):
 
 
 class Humans(Strict):
-    """Human writers: interests, AI assistance, copying and forgetting."""
+    """Human writers: interests, AI adoption, copying of model word patterns and forgetting."""
 
     count: Upto(10**7) = 2000
     interests: Annotated[int, Field(ge=1, le=64)] = 3
+    # Initial chance of drafting with AI; adoption moves it at adopt_rate toward a level set by
+    # exposure, and back toward ai_assist when exposure falls (ODD 7.5).
     ai_assist: Rate = 0.1
     assist_words: Rate = 0.5
+    adopt_rate: Rate = 0.02
+    # Copying: a writer's style (share of own words in model patterns) rises at copy_rate per
+    # unit exposure and decays at unlearn_rate (ODD 7.5).
     copy_rate: Rate = 0.02
+    unlearn_rate: Rate = 0.02
     forget_rate: Rate = 0.01
     reading_window: Annotated[int, Field(ge=1, le=10_000)] = 1
 
@@ -113,6 +124,12 @@ class Models(Strict):
     temperature: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
     capacity: Upto(100_000) | None = None
+    # Topics of content-farm documents: the humans' current interest mix (what people read and
+    # search for, the traffic farms chase) or the model's own fitted topic distribution.
+    farm_topics: Literal["demand", "model"] = "demand"
+    # False freezes every model after its first fit (on the pre-AI archive): the no-feedback
+    # counterfactual, in which synthetic text still dilutes the web but never trains a model.
+    feedback: bool = True
 
 
 class Crawlers(Strict):
@@ -145,7 +162,9 @@ class Filtering(Strict):
     provenance: Provenance = Provenance()
     human_reserve: Rate = 0.0
     protect_tail: bool = False
-    tail_weight: Annotated[float, Field(ge=1.0, le=1000.0)] = 1.0
+    # Bounded tail protection (7.9): tail topics get exactly this share of every kept crawl's
+    # training weight; null: reality's own tail share (p* mass of the tail topics).
+    tail_share: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
 
 
 class Metrics(Strict):
@@ -243,6 +262,8 @@ class Scenario(Strict):
     crawlers: Crawlers = Crawlers()
     filtering: Filtering = Filtering()
     metrics: Metrics = Metrics()
+    # Run every replication with its no-AI and no-feedback twins (docs/ODD.md, Counterfactuals).
+    counterfactuals: bool = False
     sweep: Sweep | None = None
 
     @model_validator(mode="after")

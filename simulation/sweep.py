@@ -31,7 +31,7 @@ from simulation import dotted, files, registry
 from simulation.designs import Design, build
 from simulation.files import atomic_write_frame, atomic_write_text, manifest, new_run_dir
 from simulation.memory import init_worker
-from simulation.runner import RunOutput, run_one, summarize
+from simulation.runner import TWIN, TWIN_OVERRIDES, RunOutput, run_one, summarize
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
 
 ExecutorKind = Literal["process", "dask"]
@@ -193,14 +193,23 @@ def _status_problem(frame: pd.DataFrame, ids: pd.Series) -> str | None:
     return None
 
 
-def _valid_parts(sweep_dir: Path, design: Design, notes: list[str]) -> np.ndarray:
-    """Per run (in run_id order): whether both parts are complete; damaged ones are set aside."""
+def _per_run(design: Design, key: str) -> np.ndarray:
+    """A top-level scenario key's value in every run (in run_id order): a factor or its arm's."""
     table = design.table
-    if "steps" in design.points.columns:
-        steps = table["steps"].to_numpy()
-    else:
-        per_arm = {a: dotted.updated(design.base, o)["steps"] for a, o in design.arms.items()}
-        steps = table["arm"].map(per_arm).to_numpy()
+    if key in design.points.columns:
+        return table[key].to_numpy()
+    per_arm = {a: dotted.updated(design.base, o)[key] for a, o in design.arms.items()}
+    return table["arm"].map(per_arm).to_numpy()
+
+
+def _valid_parts(sweep_dir: Path, design: Design, notes: list[str]) -> np.ndarray:
+    """Per run (in run_id order): whether both parts are complete; damaged ones are set aside.
+
+    A run with counterfactual twins has a `twin` column and one set of rows per twin.
+    """
+    table = design.table
+    steps = _per_run(design, "steps")
+    twins = _per_run(design, "counterfactuals")
     try:
         present = {entry.name for entry in os.scandir(sweep_dir / "parts")}
     except (FileNotFoundError, NotADirectoryError):
@@ -212,8 +221,10 @@ def _valid_parts(sweep_dir: Path, design: Design, notes: list[str]) -> np.ndarra
             continue
         ok = True
         for t, path in paths.items():
-            rows = int(steps[i]) + 1 if t == "metrics" else None
-            why = files.parquet_problem(path, COLUMNS[t], rows)
+            copies = 1 + len(TWIN_OVERRIDES) if twins[i] else 1
+            rows = (int(steps[i]) + 1) * copies if t == "metrics" else None
+            columns = COLUMNS[t] | {TWIN} if twins[i] else COLUMNS[t]
+            why = files.parquet_problem(path, columns, rows)
             if why is not None:
                 moved = files.set_aside(path, path.parent / "damaged")
                 notes.append(f"{path}: {why}; moved to {moved}, run {run_id} will be rerun")

@@ -15,6 +15,7 @@ from simulation.generative import (
     NotFittedError,
     TopicWordModel,
     check_is_fitted,
+    count_documents,
 )
 
 
@@ -83,12 +84,86 @@ def test_smoothing_temperature_capacity_top_p():
     assert np.all(smooth.topic_probs_ > 0) and np.all(smooth.word_probs_.toarray() > 0)
     np.testing.assert_allclose(smooth.topic_probs_, [9 / 13, 3 / 13, 1 / 13])
     cold = TopicWordModel(3, 4, temperature=0.5).fit_counts(counts_t, counts_w)
-    np.testing.assert_allclose(cold.topic_probs_, [64 / 68, 4 / 68, 0])
+    np.testing.assert_allclose(cold.topic_probs_, [0.8, 0.2, 0])  # topics are not tempered
+    np.testing.assert_allclose(cold.word_probs_.toarray()[0], [36 / 46, 9 / 46, 1 / 46, 0])
     small = TopicWordModel(3, 4, capacity=2).fit_counts(counts_t, counts_w)
     np.testing.assert_allclose(small.word_probs_.toarray()[0], [6 / 9, 3 / 9, 0, 0])
     truncated = TopicWordModel(3, 4, top_p=0.7).fit_counts(counts_t, counts_w)
-    np.testing.assert_allclose(truncated.topic_probs_, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(truncated.topic_probs_, [0.8, 0.2, 0.0])  # nor truncated
     np.testing.assert_allclose(truncated.word_probs_.toarray()[0], [6 / 9, 3 / 9, 0, 0])
+
+
+def stable_sort_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """Reference nucleus of each row, renormalised: a stable descending argsort per row keeps
+    the entries whose preceding mass is below top_p (ties at the cut: the first by column)."""
+    order = np.argsort(-p, axis=1, kind="stable")
+    sorted_p = np.take_along_axis(p, order, axis=1)
+    before = np.cumsum(sorted_p, axis=1) - sorted_p
+    keep_sorted = before < top_p * sorted_p.sum(axis=1, keepdims=True) - 1e-12
+    keep = np.empty_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=1)
+    kept = np.where(keep, p, 0.0)
+    return kept / kept.sum(axis=1, keepdims=True)
+
+
+def training_counts(rng: np.random.Generator, n_topics: int, n_words: int):
+    """A model's training counts: documents sampled from a Zipf world, then counted (sparse
+    rows, many tied counts)."""
+    world = TopicWordModel(n_topics, n_words).fit_counts(
+        1 / np.arange(1, n_topics + 1.0),
+        np.exp(rng.standard_normal((n_topics, n_words))) / np.arange(1, n_words + 1),
+    )
+    topics, tokens = world.sample(5_000, 32, rng)
+    return count_documents(topics, tokens, n_topics, n_words)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 1.6])
+@pytest.mark.parametrize("top_p", [0.3, 0.9, 0.95, 0.999])
+def test_word_nucleus_is_the_stable_sort_nucleus_of_each_topic(top_p, temperature):
+    rng = np.random.default_rng(17)
+    topic_counts, word_counts = training_counts(rng, 40, 1500)
+    model = TopicWordModel(40, 1500, temperature=temperature, top_p=top_p)
+    model.fit_counts(topic_counts, word_counts)
+    tempered = word_counts.toarray() / word_counts.toarray().sum(axis=1, keepdims=True)
+    tempered **= 1 / temperature
+    tempered /= tempered.sum(axis=1, keepdims=True)
+    expected = stable_sort_nucleus(tempered, top_p)
+    got = model.word_probs_.toarray()
+    # Same support exactly (ties included), same probabilities to rounding.
+    assert np.array_equal(got > 0, expected > 0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    assert model.word_probs_.nnz == np.count_nonzero(expected)  # no stored zeros
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.5])
+def test_topic_probabilities_are_the_counted_shares_whatever_top_p_and_temperature(smoothing):
+    rng = np.random.default_rng(23)
+    topic_counts, word_counts = training_counts(rng, 60, 800)
+    word_counts = word_counts.toarray()
+    topic_counts[[7, 59]] = word_counts[[7, 59]] = 0.0  # two unseen topics: they stay at 0
+    shares = (topic_counts + smoothing) / (topic_counts + smoothing).sum()
+    plain = TopicWordModel(60, 800, smoothing=smoothing).fit_counts(topic_counts, word_counts)
+    np.testing.assert_allclose(plain.topic_probs_, shares, rtol=1e-14, atol=0)
+    for top_p in (0.05, 0.5, 0.95, 1.0):
+        for temperature in (0.2, 1.0, 3.0):
+            model = TopicWordModel(
+                60, 800, smoothing=smoothing, temperature=temperature, top_p=top_p
+            ).fit_counts(topic_counts, word_counts)
+            assert np.array_equal(model.topic_probs_, plain.topic_probs_)
+            np.testing.assert_allclose(model.topic_table_.implied()[0], shares, atol=1e-13)
+
+
+@pytest.mark.parametrize("temperature", [0.25, 0.8, 2.0, 7.5])
+def test_temperature_on_words_is_p_to_the_one_over_t_renormalised(temperature):
+    rng = np.random.default_rng(29)
+    counts = rng.poisson(30 / np.arange(1, 201.0), size=(12, 200)).astype(np.float64)
+    counts[:, 0] += 1
+    model = TopicWordModel(12, 200, temperature=temperature).fit_counts(np.ones(12), counts)
+    p = counts / counts.sum(axis=1, keepdims=True)
+    expected = p ** (1 / temperature)
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.word_probs_.toarray(), expected, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(model.topic_probs_, np.full(12, 1 / 12), rtol=1e-15)
 
 
 def test_sample_then_refit_recovers_distribution():

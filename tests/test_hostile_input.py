@@ -293,7 +293,7 @@ BOUNDS = {
     "steps": ["1000000000000"],
     "replications": ["10001"],
     "models.temperature": [".inf"],
-    "filtering.tail_weight": [".nan"],
+    "filtering.tail_share": [".nan", "0.0", "1.0"],
     "filtering.detector.tpr": [".nan"],
     "models.retrain_every": ["100001"],
     "metrics.window": ["100001"],

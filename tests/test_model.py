@@ -206,16 +206,20 @@ def test_replace_loses_tail_faster_than_accumulate():
     assert replace["model_cross_entropy"].mean() > accumulate["model_cross_entropy"].mean()
 
 
-def test_truncation_cuts_the_tail():
-    truncated = mean_final(metric="tail_survival", models={"top_p": 0.8}, **COLLAPSE)
-    full = mean_final(metric="tail_survival", models={"top_p": 1.0}, **COLLAPSE)
-    assert truncated < full - 0.2
+def test_truncation_cuts_the_word_tail_not_the_topics():
+    """top_p acts on words given the topic (ODD 7.2): the corpus' words narrow and the models
+    lose p* mass, while every topic stays in the models' topic distribution."""
+    truncated = finals(models={"top_p": 0.8}, **COLLAPSE)
+    full = finals(models={"top_p": 1.0}, **COLLAPSE)
+    assert truncated["word_hill1"].mean() < 0.5 * full["word_hill1"].mean()
+    assert truncated["missing_mass"].mean() > full["missing_mass"].mean() + 0.05
+    assert (truncated["tail_survival"] == 1.0).all()
 
 
-def test_low_temperature_narrows_the_corpus():
-    cold = mean_final(metric="topic_hill1", models={"temperature": 0.5, "top_p": 1.0}, **COLLAPSE)
-    warm = mean_final(metric="topic_hill1", models={"temperature": 1.0, "top_p": 1.0}, **COLLAPSE)
-    assert cold < 0.8 * warm
+def test_low_temperature_narrows_the_words():
+    cold = mean_final(metric="word_hill1", models={"temperature": 0.5, "top_p": 1.0}, **COLLAPSE)
+    warm = mean_final(metric="word_hill1", models={"temperature": 1.0, "top_p": 1.0}, **COLLAPSE)
+    assert cold < 0.5 * warm
 
 
 def test_smoothing_keeps_every_tail_topic_alive():

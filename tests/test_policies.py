@@ -9,9 +9,15 @@ import pytest
 from simulation import registry
 from simulation.corpus import Documents
 from simulation.model import WebEcosystem
-from simulation.policies import CrawlFilter, TrainingPool, flag_probability, passed_human_share
+from simulation.policies import (
+    CrawlFilter,
+    TrainingPool,
+    flag_probability,
+    passed_human_share,
+    tail_share_weights,
+)
 from simulation.scenario import Filtering
-from tests.conftest import NO_FILTER, mean_after_run, mean_final
+from tests.conftest import NO_FILTER, mean_after_run, mean_final, small_scenario, stepped
 
 
 def docs(n, *, synthetic=0.5, topic=None, site=None, labeled=None, ai_fraction=None, seed=0):
@@ -79,10 +85,10 @@ def test_tail_protection_rescues_and_weights_verified_tail_documents():
     crawl = docs(4, synthetic=0.0, topic=[1, 1, 0, 1], site=[0, 1, 0, 0])
     crawl.synthetic[:] = True  # every document flagged with tpr=1
     empty = crawl.take(np.zeros(0, int))
-    f = make_filter(detector={"tpr": 1.0, "fpr": 0.0}, protect_tail=True, tail_weight=3.0)
+    f = make_filter(detector={"tpr": 1.0, "fpr": 0.0}, protect_tail=True)
     out = f.apply(crawl, empty, np.random.default_rng(0))
     assert out.kept.topic.tolist() == [1, 1] and out.kept.site.tolist() == [0, 0]
-    assert out.weights.tolist() == [3.0, 3.0]
+    assert out.weights.tolist() == [1.0, 1.0]  # an all-tail kept set cannot be moved to a share
     off = make_filter(detector={"tpr": 1.0, "fpr": 0.0}).apply(
         crawl, empty, np.random.default_rng(0)
     )
@@ -137,11 +143,99 @@ def model_tail_mass(model: WebEcosystem) -> float:
     return registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1).mean()
 
 
-def test_tail_protection_raises_tail_mass_in_models():
+def test_tail_protection_holds_the_models_tail_mass_at_realitys_share():
+    """Under `replace` a model's topic distribution is its last weighted crawl, whose tail
+    share the policy sets to p*'s: exact whatever the detector let through."""
     common = {"web": {"ai_share": 0.7}, "models": {"regime": "replace"}, "steps": 12}
     detector = {"detector": {"tpr": 0.9, "fpr": 0.5}}
-    protected = mean_after_run(
-        model_tail_mass, filtering={**detector, "protect_tail": True, "tail_weight": 4.0}, **common
+    scenario = small_scenario(filtering={**detector, "protect_tail": True}, **common)
+    for rep in range(3):
+        model = stepped(scenario, scenario.steps, replication=rep)
+        reality = model.content.topic_probs[model.is_tail].sum()
+        assert model_tail_mass(model) == pytest.approx(reality, rel=1e-9)
+    plain = small_scenario(filtering=detector, **common)
+    unprotected = [model_tail_mass(stepped(plain, 12, replication=rep)) for rep in range(3)]
+    assert np.ptp(unprotected) > 0.01  # without the policy it drifts with each crawl
+
+
+# --- bounded tail protection: a share of the training set, not a compounding multiplier ------
+
+
+def test_tail_share_weights_give_the_tail_exactly_its_share_and_keep_the_total():
+    on_tail = np.array([True, False, False, False, True, False, False, False, False, False])
+    w = tail_share_weights(on_tail, 0.3)
+    assert w[on_tail].sum() / w.sum() == pytest.approx(0.3, rel=1e-12)
+    assert w.sum() == pytest.approx(on_tail.size)
+    np.testing.assert_allclose(w[on_tail], 0.3 * 10 / 2)  # equal within the tail
+    np.testing.assert_allclose(w[~on_tail], 0.7 * 10 / 8)
+    # a crawl with no tail (or no head) cannot be moved to the share: weights 1
+    assert tail_share_weights(np.zeros(4, bool), 0.3).tolist() == [1.0] * 4
+    assert tail_share_weights(np.ones(3, bool), 0.3).tolist() == [1.0] * 3
+
+
+def test_tail_share_reweights_what_protection_kept_reserve_included():
+    # topic 1 is tail, site 0 human: the protected documents survive the detector, and the
+    # final kept set (reserve swapped in) gives the tail exactly tail_share
+    rng = np.random.default_rng(4)
+    n = 2000
+    crawl = docs(n, synthetic=0.5, topic=rng.integers(2, size=n), site=rng.integers(2, size=n))
+    archive = docs(3000, synthetic=0.0, topic=rng.integers(2, size=3000), seed=5)
+    f = make_filter(protect_tail=True, tail_share=0.25, human_reserve=0.2)
+    out = f.apply(crawl, archive, np.random.default_rng(1))
+    on_tail = out.kept.topic == 1
+    assert out.weights[on_tail].sum() / out.weights.sum() == pytest.approx(0.25, rel=1e-12)
+    assert out.weights.sum() == pytest.approx(len(out.kept))
+    protected = (crawl.topic == 1) & (crawl.site == 0)
+    assert out.flagged[protected].any()  # some protected documents were flagged and still kept
+    assert np.count_nonzero((out.kept.topic == 1) & (out.kept.site == 0)) >= protected.sum() * 0.7
+
+
+def test_tail_share_defaults_to_realitys_tail_share():
+    f = CrawlFilter(
+        Filtering(protect_tail=True), np.array([False, True]), np.array([True, False]), 0.17
     )
-    plain = mean_after_run(model_tail_mass, filtering=detector, **common)
-    assert protected > 1.5 * plain
+    assert f.tail_share == 0.17
+    rng = np.random.default_rng(3)
+    crawl = docs(1000, synthetic=0.0, topic=rng.integers(2, size=1000), site=np.zeros(1000, int))
+    out = f.apply(crawl, crawl.take(np.zeros(0, int)), rng)
+    on_tail = out.kept.topic == 1
+    assert out.weights[on_tail].sum() / out.weights.sum() == pytest.approx(0.17, rel=1e-12)
+
+
+def test_pool_token_share_counts_assisted_words_and_weights():
+    d = docs(4, synthetic=0.0, ai_fraction=np.array([1.0, 0.5, 0.0, 0.25], np.float32))
+    pool = TrainingPool("accumulate", 1, 5)
+    pool.add(d, np.array([2.0, 1.0, 1.0, 0.0]))
+    pool.add(d, np.ones(4))
+    stats = pool.training_set(np.random.default_rng(0))
+    # (2 + 0.5 + 0 + 0) + (1 + 0.5 + 0 + 0.25) over weights 4 + 4, tokens of length 4
+    assert stats.model_token_share == pytest.approx((2.5 + 1.75) / 8)
+    assert pool.last is stats
+
+
+def training_tail_share(model: WebEcosystem) -> list[float]:
+    """Tail-topic share of the weight of each model's last training set."""
+    return [
+        float(ai.pool.last.topic_counts[model.is_tail].sum() / ai.pool.last.total_weight)
+        for ai in model.ai_models
+    ]
+
+
+@pytest.mark.parametrize("share", [0.1, 0.4])
+def test_tail_share_stays_at_the_policy_value_under_accumulate(share):
+    """Over 15 generations of accumulate with feedback, the tail share of every training
+    set is exactly the policy's value (each crawl is reweighted once, so nothing compounds)."""
+    scenario = small_scenario(
+        steps=30,
+        web={"ai_share": 0.6},
+        models={"regime": "accumulate", "retrain_every": 2},
+        filtering={"protect_tail": True, "tail_share": share},
+    )
+    model = stepped(scenario)
+    assert training_tail_share(model) == pytest.approx([share] * 2, rel=1e-9)
+    for _ in range(scenario.steps):
+        model.step()
+        assert training_tail_share(model) == pytest.approx([share] * 2, rel=1e-9)
+    # the models' topic mass on the tail is the same share: counted, not decoded
+    probs = registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1)
+    assert probs == pytest.approx([share] * 2, rel=1e-9)

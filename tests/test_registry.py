@@ -7,15 +7,17 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
 
 from analysis.report import write_report
 from simulation import cli, registry
+from simulation import metrics as M
 from simulation.registry import Metric
 from simulation.runner import run_scenario
-from tests.conftest import small_scenario
+from tests.conftest import small_scenario, stepped
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = ["run_id", "replication", "step", "generation"]
@@ -161,3 +163,36 @@ def test_a_metric_left_out_of_the_summary_gets_no_summary_columns(monkeypatch, t
     run_dir = run_scenario(small_scenario(steps=2), tmp_path)
     assert pd.read_parquet(run_dir / "metrics.parquet").columns[-1] == quiet.name
     assert list(pd.read_csv(run_dir / "summary.csv").columns) == summary_columns()
+
+
+# --- metrics read from the models' fits and the crawls --------------------------------------
+
+
+def test_fit_metrics_of_models_that_are_reality_itself(small_model, monkeypatch):
+    """Models equal to p*: nothing missing, every word supported, CE the smoothed score of p*."""
+    reality = small_model.content.reality
+    for ai in small_model.ai_models:
+        monkeypatch.setattr(ai, "generator", reality)
+    assert registry.MISSING_MASS.compute(small_model) == 0.0
+    n_words = small_model.content.n_words
+    assert registry.TAIL_WORD_SUPPORT.compute(small_model) == n_words
+    assert registry.HEAD_WORD_SUPPORT.compute(small_model) == n_words
+    held_out = small_model.held_out_topics, small_model.held_out_tokens
+    expected = M.smoothed_cross_entropy(reality.topic_probs_, reality.word_probs_, *held_out)
+    assert registry.MODEL_CROSS_ENTROPY.compute(small_model) == pytest.approx(expected)
+
+
+def test_window_and_crawl_metrics_are_the_hand_sums(small):
+    model = stepped(small, 3)
+    docs = model.recent
+    length = docs.tokens.shape[1]
+    by_hand = float(docs.ai_fraction.astype(float).sum() * length / docs.tokens.size)
+    assert registry.SYNTHETIC_TOKEN_SHARE.compute(model) == pytest.approx(by_hand)
+    assert by_hand > registry.SYNTHETIC_SHARE.compute(model)  # assisted words count too
+    flagged = np.concatenate([c.flagged for c in model.crawlers])
+    human = ~np.concatenate([c.synthetic for c in model.crawlers])
+    assert registry.HUMAN_FLAG_RATE.compute(model) == flagged[human].mean()
+    archive = np.bincount(model.archive.topic, minlength=model.content.n_topics)
+    window = np.bincount(docs.topic, minlength=model.content.n_topics)
+    assert registry.JS_DIVERGENCE_ARCHIVE.compute(model) == M.js_divergence(window, archive)
+    assert registry.JS_DIVERGENCE_ARCHIVE.compute(stepped(small)) == 0.0  # step 0: the archive

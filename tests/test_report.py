@@ -135,3 +135,30 @@ def test_report_of_a_single_run_folder(tmp_path):
 def test_report_of_a_non_folder_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a run or sweep folder" in result.output
+
+
+def test_report_of_a_run_with_twins_decomposes_and_plots_the_full_runs_only(tmp_path):
+    from analysis.report import decomposition_section, full_runs
+
+    folder = run_scenario(small_scenario(steps=2, replications=2, counterfactuals=True), tmp_path)
+    res = load_results(folder)
+    full = full_runs(res)
+    assert "twin" not in full.metrics.columns and "twin" not in full.distributions.columns
+    assert len(full.metrics) == 2 * 3 and len(full.distributions) == len(res.distributions) // 3
+    section = decomposition_section(res)
+    hill = next(r for r in section["rows"] if r["outcome"] == registry.TOPIC_HILL1.title)
+    summary = pd.read_csv(folder / "summary.csv")
+    assert hill["no_ai"] == summary[f"no_ai_{registry.TOPIC_HILL1.final}"].mean()
+    assert hill["effects"][1]["mean"] == pytest.approx(
+        summary[f"dilution_{registry.TOPIC_HILL1.final}"].mean(), rel=1e-12
+    )
+    write_report(folder, ("md",))
+    text = (folder / "report.md").read_text()
+    assert "Change caused by AI" in text and "| small | Topic diversity (Hill-1)" in text
+
+
+def test_report_without_twins_says_how_to_get_the_decomposition(sweep_folder):
+    assert (
+        "No decomposition: these runs have no counterfactual twins"
+        in (sweep_folder / "report.md").read_text()
+    )

@@ -151,3 +151,23 @@ def test_run_scenario_writes_one_complete_folder(tmp_path):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["spawn_keys"] == [[0, 0], [0, 1]] and manifest["replications"] == 2
     assert manifest["config_hash"] == scenario.config_hash()
+
+
+def test_run_scenario_with_twins_ticks_for_each_twin_and_keeps_one_summary_row_per_run(tmp_path):
+    scenario = small_scenario(steps=2, replications=2, counterfactuals=True)
+    totals, ticks = [], []
+
+    def progress(total):
+        totals.append(total)
+        return lambda: ticks.append(1)
+
+    run_dir = run_scenario(scenario, tmp_path, progress=progress)
+    assert totals == [2 * 2 * 3] and len(ticks) == 12
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    assert list(metrics.columns[:4]) == ["run_id", "replication", "twin", "step"]
+    assert metrics.groupby(["run_id", "twin"]).size().tolist() == [3] * 6
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert summary["run_id"].tolist() == [0, 1]
+    assert {"no_ai_final_topic_hill1", "dilution_final_tail_survival"} <= set(summary.columns)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["twins"] == ["full", "no_ai", "no_feedback"]

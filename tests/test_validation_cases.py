@@ -38,6 +38,14 @@ def test_references_cite_literature_or_formulas_not_an_absent_design_document():
     assert "Hill" in V.SPECS["hill_orders"].reference
     assert "Shumailov" in V.SPECS["hill_orders"].reference
     assert "(1−a)(1−fpr)" in V.SPECS["detector"].reference
+    assert "arXiv:2404.01413" in V.SPECS["accumulate_bound"].reference
+    assert "arXiv:2410.16713" in V.SPECS["accumulate_bound"].reference
+    assert "arXiv:2402.07043" in V.SPECS["tail_cutting"].reference
+
+
+def test_claims_state_their_power():
+    for key in ("one_step", "accumulate_bound", "tail_cutting", "temperature"):
+        assert "{detect" in V.SPECS[key].claim or "{delta}" in V.SPECS[key].claim, key
 
 
 def test_claim_placeholders_are_plain_names():

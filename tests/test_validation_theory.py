@@ -118,22 +118,73 @@ def test_nucleus_set_by_hand_and_against_the_model():
         assert np.array_equal(th.nucleus_set(p, top_p), kept)
 
 
-def test_truncation_course_reaches_a_fixed_point():
-    p = np.array([0.4, 0.3, 0.2, 0.1])
-    course = th.truncation_course(p, 0.75)
-    # fit 0: {0.4, 0.3, 0.2}; renormalised 0.44, 0.33, 0.22 -> {0.44, 0.33}; then stable.
-    # Closest call: in fit 1 the mass before 0.22 is 0.7/0.9, just above 0.75.
-    assert [s.tolist() for s in course.sets] == [
-        [True, True, True, False],
-        [True, True, False, False],
-    ]
-    assert course.generations == 1
-    assert course.margin == pytest.approx(0.7 / 0.9 - 0.75)
-    assert th.truncation_course(p, 1.0).survivors.all()
-
-
 def test_tempered_curve():
     assert np.allclose(th.tempered_gini_simpson(P, 1.0, 5)[1:], 1 - P @ P)
     curve = th.tempered_gini_simpson(P, 0.8, 6)[1:]
     assert np.all(np.diff(curve) < 0)
     assert curve[0] == pytest.approx(th.gini_simpson(P**1.25))
+
+
+# ---------------------------------------------------------------- one-step and accumulate theory
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"kept": np.array([30.0, 10, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0])},
+        {"kept": np.full(12, 10.0), "budget": 60},
+        {"archive": np.array([40.0, 20, 10, 10, 5, 5, 4, 3, 1, 1, 1, 0]), "n_reserve": 10},
+    ],
+)
+def test_one_step_moments_match_independent_monte_carlo(kw):
+    rng = np.random.default_rng(5)
+    q, n, reps = P, 40, 40000
+    theory = th.one_step(q, n, **kw)
+    pool = rng.multinomial(n, q, size=reps).astype(float)
+    if "kept" in kw:
+        pool += kw["kept"]
+    if "n_reserve" in kw:
+        pool += rng.multivariate_hypergeometric(kw["archive"].astype(np.int64), 10, size=reps)
+    if "budget" in kw:
+        rows = pool[:8000].astype(np.int64)
+        pool = np.array([rng.multivariate_hypergeometric(r, kw["budget"]) for r in rows], float)
+        reps = rows.shape[0]
+    shares = pool / pool.sum(axis=1, keepdims=True)
+    spread = ((shares - theory.mean) ** 2).sum(axis=1)
+    se_mean = shares.std(axis=0, ddof=1) / np.sqrt(reps)
+    assert np.all(np.abs(shares.mean(axis=0) - theory.mean) <= 4 * se_mean + 1e-12)
+    assert abs(spread.mean() - theory.spread) <= 4 * spread.std(ddof=1) / np.sqrt(reps)
+
+
+def test_one_step_replace_is_wright_fisher():
+    step = th.one_step(P, 50)
+    assert step.spread == pytest.approx((1 - P @ P) / 50, rel=1e-12)
+    assert step.gini_simpson == pytest.approx((1 - P @ P) * (1 - 1 / 50), rel=1e-12)
+
+
+def test_accumulate_error_closed_form_equals_the_general_recursion_and_bound():
+    h_star = 1 - P @ P
+    closed = th.accumulate_error(h_star, 30, 30, 20)
+    lp = loop(docs=30, archive=30, budget=30, regime="accumulate", ai_share=np.ones(22))
+    np.testing.assert_allclose(th.model_error(lp), closed, rtol=1e-10)
+    k = np.arange(1, 22)
+    assert np.all(closed <= h_star / 30 * np.cumsum(1 / k**2) + 1e-15)
+    assert closed[-1] < np.pi**2 / 6 * h_star / 30
+
+
+def test_tail_cut_missing_mass_matches_monte_carlo_and_the_uncut_law():
+    p = zipf(200, 1.5)
+    assert th.tail_cut_missing_mass(p, 200, 300) == pytest.approx(p @ (1 - p) ** 300)
+    rng = np.random.default_rng(2)
+    head = p[:20] / p[:20].sum()
+    seen = np.array(
+        [np.bincount(rng.choice(20, 50, p=head), minlength=200) > 0 for _ in range(20000)]
+    )
+    missing = ((~seen) * p).sum(axis=1)
+    se = missing.std(ddof=1) / np.sqrt(missing.size)
+    assert abs(missing.mean() - th.tail_cut_missing_mass(p, 20, 50)) <= 4 * se
+
+
+def test_tempered_is_the_power_law():
+    np.testing.assert_allclose(th.tempered(P, 0.5), P**2 / (P**2).sum(), rtol=1e-12)

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from analysis.validation import drift, fresh, sampling
+from analysis.validation import drift, fresh, onestep, sampling, web
 from analysis.validation.checks import CaseResult
 from analysis.validation.spec import SPECS, CaseSpec, Context
 
 Implementation = Callable[[Context, CaseSpec], CaseResult]
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
+    "one_step": onestep.one_step,
     "wright_fisher": drift.wright_fisher,
     "hill_orders": drift.hill_orders,
     "regimes": drift.regimes,
+    "accumulate_bound": onestep.accumulate_bound,
     "fresh_data": fresh.fresh_data,
     "human_copying": fresh.human_copying,
     "truncation": sampling.truncation,
+    "tail_cutting": sampling.tail_cutting,
     "temperature": sampling.temperature,
     "smoothing": drift.smoothing,
     "detector": fresh.detector,
+    "zero_ai": web.zero_ai,
+    "crawl_strategy": web.crawl_strategy,
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.validation.checks import CaseResult, Check
-from analysis.validation.trace import Trace, simulate
+from analysis.validation.trace import Probe, Trace, simulate
 from simulation.scenario import Scenario, load
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "validation"
@@ -78,20 +78,20 @@ class Context:
 
     quick: bool = False
     overrides: list[str] = field(default_factory=list)
-    cache: dict[tuple[str, tuple[str, ...]], Trace] = field(default_factory=dict)
+    cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Trace] = field(default_factory=dict)
 
     def scenario(self, file: str, *variant: str) -> Scenario:
         """Load a validation scenario: quick sizes, then the user's --set, then the variant."""
         sizes = QUICK[file] if self.quick else []
         return load(SCENARIOS / file, [*sizes, *self.overrides, *variant])
 
-    def run(self, file: str, *variant: str) -> Trace:
-        """Every replication of one scenario variant (cached)."""
-        key = (file, variant)
+    def run(self, file: str, *variant: str, probes: dict[str, Probe] | None = None) -> Trace:
+        """Every replication of one scenario variant, with the case's `probes` (cached)."""
+        key = (file, variant, tuple(probes or {}))
         if key not in self.cache:
-            self.cache[key] = simulate(self.scenario(file, *variant))
+            self.cache[key] = simulate(self.scenario(file, *variant), probes)
         return self.cache[key]
 
-    def runs(self, spec: CaseSpec) -> list[Trace]:
+    def runs(self, spec: CaseSpec, probes: dict[str, Probe] | None = None) -> list[Trace]:
         """The runs of a case, one per variant, in cases.toml order."""
-        return [self.run(spec.scenario, *variant) for variant in spec.variants]
+        return [self.run(spec.scenario, *variant, probes=probes) for variant in spec.variants]

@@ -8,7 +8,8 @@ step. `loop_of` and `expected_gs` translate a resolved scenario into the theory'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,7 +26,14 @@ TRACED = (
     registry.TOPIC_HILL1,
     registry.TOPIC_HILL2,
     registry.TRAIN_SYNTHETIC_SHARE,
+    registry.TAIL_MASS,
+    registry.JS_DIVERGENCE_ARCHIVE,
+    registry.MISSING_MASS,
 )
+
+# A quantity a case reads from the model after construction and after every step (a float or
+# an array of fixed shape); `simulate` stacks its values into (R, S + 1, ...).
+Probe = Callable[[WebEcosystem], float | np.ndarray]
 
 
 @dataclass
@@ -37,6 +45,7 @@ class Trace:
     model_probs: np.ndarray  # (R, S + 1, K): the model's topic distribution after each step
     fresh: np.ndarray  # (R, K): topic distribution of human writing at the start
     fresh_end: np.ndarray  # (R, K): the same at the end
+    series: dict[str, np.ndarray] = field(default_factory=dict)  # probe name -> (R, S + 1, ...)
 
     def of(self, metric: registry.Metric) -> np.ndarray:
         """(R, S + 1) values of a traced registry metric."""
@@ -64,26 +73,34 @@ def _human_topics(model: WebEcosystem) -> np.ndarray:
     return np.bincount(pop.topics.ravel(), pop.weights.ravel(), minlength=k) / len(pop)
 
 
-def simulate(scenario: Scenario) -> Trace:
-    """Run every replication of `scenario` and keep the quantities the theory speaks about."""
+def simulate(scenario: Scenario, probes: Mapping[str, Probe] | None = None) -> Trace:
+    """Run every replication of `scenario` and keep the quantities the theory speaks about,
+    and the values of `probes` (a case's own per-step readings of the model)."""
     names = [m.name for m in TRACED]
     reps, steps = scenario.replications, scenario.steps
+    probes = dict(probes or {})
     probs = np.empty((reps, steps + 1, scenario.content.n_topics))
     fresh, fresh_end = np.empty((2, reps, scenario.content.n_topics))
+    read: dict[str, list[list[np.ndarray]]] = {name: [] for name in probes}
     tables = []
     for rep in range(reps):
+        for values in read.values():
+            values.append([])
 
         def record(model: WebEcosystem, rep: int = rep) -> None:
             if model.steps == 0:
                 fresh[rep] = _human_topics(model)
             probs[rep, model.steps] = registry.observe(model).model_topic_probs.mean(axis=0)
+            for name, probe in probes.items():
+                read[name][rep].append(np.asarray(probe(model), dtype=np.float64))
 
         model = run_simulation(scenario, replication=rep, on_step=record)
         fresh_end[rep] = _human_topics(model)
         tables.append(metric_frame(model)[names].to_numpy())
     stacked = np.stack(tables)  # (R, S + 1, metrics)
     metrics = {name: stacked[:, :, i] for i, name in enumerate(names)}
-    return Trace(scenario, metrics, probs, fresh, fresh_end)
+    series = {name: np.array(values) for name, values in read.items()}
+    return Trace(scenario, metrics, probs, fresh, fresh_end, series)
 
 
 def loop_of(scenario: Scenario, fresh: np.ndarray | None = None) -> th.Loop:

@@ -1,11 +1,12 @@
 """TopicWordModel: a generative model of (topic, words) documents, as a scikit-learn estimator.
 
-`fit` (or `fit_counts`, from sufficient statistics) counts and shapes the distributions,
-`sample` draws documents through the sampling tables, `score` is the mean log-likelihood per
-word (higher is better, as scikit-learn's) and `cross_entropy` its negative. It follows
-scikit-learn's conventions: the constructor only stores its parameters, they are validated
-when fitting, fitted attributes end in "_", and using a model before fitting it raises
-`NotFittedError`.
+`fit` (or `fit_counts`, from sufficient statistics) counts the topic distribution and the
+word distribution of every topic, then shapes the latter for decoding (capacity, temperature,
+nucleus); `sample` draws documents through the sampling tables, `score` is the mean
+log-likelihood per word (higher is better, as scikit-learn's) and `cross_entropy` its
+negative. It follows scikit-learn's conventions: the constructor only stores its parameters,
+they are validated when fitting, fitted attributes end in "_", and using a model before
+fitting it raises `NotFittedError`.
 """
 
 from __future__ import annotations
@@ -54,9 +55,16 @@ class TopicWordModel:
 
     - `n_topics`, `n_words`: K topics and a vocabulary of V words, both at least 1.
     - `smoothing` (>= 0): pseudo-count added to every topic and every (topic, word) cell.
-    - `temperature` (> 0): p ** (1 / temperature), renormalised; below 1 sharpens.
-    - `top_p` (0 < top_p <= 1): per row, keep the nucleus of largest entries holding top_p.
+    - `temperature` (> 0): p(word | topic) ** (1 / temperature), renormalised per topic;
+      below 1 sharpens.
+    - `top_p` (0 < top_p <= 1): per topic, keep the nucleus of most probable words holding
+      top_p of the (tempered) mass.
     - `capacity` (None, or 1..n_words): keep at most this many words per topic.
+
+    Temperature and `top_p` are decoding settings: they act on tokens, the words drawn given
+    the topic, as an LLM's decoder acts on its next-token distribution. The topic of a
+    document is what it is asked to write about, not a token it decodes, so `topic_probs_` is
+    the counted (add-`smoothing`) topic distribution, never tempered or truncated.
 
     Fitted attributes: `topic_probs_` (K,) and `word_probs_` (a K x V scipy CSR matrix of the
     kept words), the distributions the model samples from, and `topic_table_`, `word_table_`,
@@ -114,13 +122,14 @@ class TopicWordModel:
             raise ValueError("count shapes do not match (n_topics,) and (n_topics, n_words)")
         if topic_counts.sum() <= 0 and self.smoothing == 0:
             raise ValueError("cannot fit on an empty training set without smoothing")
-        topic_p = self._shape(as_csr(topic_counts + self.smoothing)).toarray()[0]
+        topic_p = topic_counts + self.smoothing  # counted shares: decoding leaves them alone
+        topic_p *= 1.0 / topic_p.sum()
         word_p = counts
         if self.smoothing > 0:  # every word gets mass: the support is the whole vocabulary
             word_p = as_csr(counts.toarray() + self.smoothing)
         if self.capacity is not None and self.capacity < self.n_words:
             word_p = top_k(word_p, self.capacity)
-        word_p = self._shape(word_p)
+        word_p = self._decode(word_p)
         # A topic the model never saw is written with its generic (marginal) vocabulary.
         empty = np.flatnonzero(np.diff(word_p.indptr) == 0)
         if empty.size:
@@ -142,8 +151,9 @@ class TopicWordModel:
         self.word_table_ = sampler(word_p)
         return self
 
-    def _shape(self, weights: sp.csr_array) -> sp.csr_array:
-        """Row-normalise, sharpen or flatten by temperature, then truncate to the nucleus."""
+    def _decode(self, weights: sp.csr_array) -> sp.csr_array:
+        """The per-topic word distributions a decoder samples from: row-normalise, sharpen or
+        flatten by temperature, then truncate each row to its nucleus and renormalise."""
         p = normalise(weights)
         if self.temperature != 1.0:
             p = normalise(_csr(p.data ** (1.0 / self.temperature), p.indices, p.indptr, p.shape))
