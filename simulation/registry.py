@@ -374,7 +374,7 @@ MODEL_CROSS_ENTROPY = Metric(
     "Model cross-entropy",
     "nats/word",
     "mean cross-entropy of the models on held-out real documents, each model smoothed by "
-    "interpolation with its unigram and a uniform (λ = 0.1)",
+    f"interpolation with its unigram and a uniform (λ = {M.EVAL_INTERPOLATION})",
     _cross_entropy,
     higher_is_diverse=False,
     views=("cli", "outcome"),

@@ -86,3 +86,15 @@ def mean_after_run(measure: Callable[[WebEcosystem], float], reps: int = 4, **se
     scenario = small_scenario(**sections)
     values = [measure(stepped(scenario, scenario.steps, replication=rep)) for rep in range(reps)]
     return float(np.mean(values))
+
+
+def stable_sort_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """Reference nucleus of each row (unnormalised): a stable descending argsort per row keeps
+    the entries whose preceding mass is below top_p (ties at the cut: the first by column)."""
+    order = np.argsort(-p, axis=1, kind="stable")
+    sorted_p = np.take_along_axis(p, order, axis=1)
+    before = np.cumsum(sorted_p, axis=1) - sorted_p
+    keep_sorted = before < top_p * sorted_p.sum(axis=1, keepdims=True) - 1e-12
+    keep = np.empty_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=1)
+    return np.where(keep, p, 0.0)

@@ -17,6 +17,7 @@ from simulation.generative import (
     check_is_fitted,
     count_documents,
 )
+from tests.conftest import stable_sort_nucleus
 
 
 def test_fitted_models_use_alias_tables_when_dense_and_guide_tables_when_sparse():
@@ -93,16 +94,9 @@ def test_smoothing_temperature_capacity_top_p():
     np.testing.assert_allclose(truncated.word_probs_.toarray()[0], [6 / 9, 3 / 9, 0, 0])
 
 
-def stable_sort_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
-    """Reference nucleus of each row, renormalised: a stable descending argsort per row keeps
-    the entries whose preceding mass is below top_p (ties at the cut: the first by column)."""
-    order = np.argsort(-p, axis=1, kind="stable")
-    sorted_p = np.take_along_axis(p, order, axis=1)
-    before = np.cumsum(sorted_p, axis=1) - sorted_p
-    keep_sorted = before < top_p * sorted_p.sum(axis=1, keepdims=True) - 1e-12
-    keep = np.empty_like(keep_sorted)
-    np.put_along_axis(keep, order, keep_sorted, axis=1)
-    kept = np.where(keep, p, 0.0)
+def normalised_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
+    """The reference nucleus of each row, renormalised."""
+    kept = stable_sort_nucleus(p, top_p)
     return kept / kept.sum(axis=1, keepdims=True)
 
 
@@ -127,7 +121,7 @@ def test_word_nucleus_is_the_stable_sort_nucleus_of_each_topic(top_p, temperatur
     tempered = word_counts.toarray() / word_counts.toarray().sum(axis=1, keepdims=True)
     tempered **= 1 / temperature
     tempered /= tempered.sum(axis=1, keepdims=True)
-    expected = stable_sort_nucleus(tempered, top_p)
+    expected = normalised_nucleus(tempered, top_p)
     got = model.word_probs_.toarray()
     # Same support exactly (ties included), same probabilities to rounding.
     assert np.array_equal(got > 0, expected > 0)

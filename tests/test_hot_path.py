@@ -15,17 +15,7 @@ from simulation.generative import (
     nucleus,
     top_k,
 )
-
-
-def stable_sort_nucleus(p: np.ndarray, top_p: float) -> np.ndarray:
-    """Reference nucleus: a stable descending argsort per row."""
-    order = np.argsort(-p, axis=1, kind="stable")
-    sorted_p = np.take_along_axis(p, order, axis=1)
-    before = np.cumsum(sorted_p, axis=1) - sorted_p
-    keep_sorted = before < top_p * sorted_p.sum(axis=1, keepdims=True) - 1e-12
-    keep = np.empty_like(keep_sorted)
-    np.put_along_axis(keep, order, keep_sorted, axis=1)
-    return np.where(keep, p, 0.0)
+from tests.conftest import stable_sort_nucleus
 
 
 def count_like(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:

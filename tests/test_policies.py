@@ -17,7 +17,7 @@ from simulation.policies import (
     tail_share_weights,
 )
 from simulation.scenario import Filtering
-from tests.conftest import NO_FILTER, mean_after_run, mean_final, small_scenario, stepped
+from tests.conftest import NO_FILTER, mean_final, small_scenario, stepped
 
 
 def docs(n, *, synthetic=0.5, topic=None, site=None, labeled=None, ai_fraction=None, seed=0):

@@ -188,3 +188,22 @@ def test_tail_cut_missing_mass_matches_monte_carlo_and_the_uncut_law():
 
 def test_tempered_is_the_power_law():
     np.testing.assert_allclose(th.tempered(P, 0.5), P**2 / (P**2).sum(), rtol=1e-12)
+
+
+def test_successive_inclusion_matches_an_enumeration_of_every_order():
+    """P(rank(s) < j) under Efraimidis–Spirakis keys against the exact successive-sampling
+    probability of each of the 6! orders."""
+    import itertools
+
+    rng = np.random.default_rng(1)
+    w = rng.random(6) + 0.1
+    targets = np.array([1, 4])
+    exact = np.zeros((2, 4))
+    for perm in itertools.permutations(range(6)):
+        prob, left = 1.0, w.sum()
+        for s in perm:
+            prob *= w[s] / left
+            left -= w[s]
+        for i, t in enumerate(targets):
+            exact[i, perm.index(t) + 1 :] += prob
+    np.testing.assert_allclose(th.successive_inclusion(w, targets, 3), exact, atol=1e-7)

@@ -94,9 +94,7 @@ def even_candidates(network: SiteNetwork, per_site: int) -> Documents:
     return Documents.concat(parts)
 
 
-def expected_farm_share(
-    inclusion: np.ndarray, per_site: int, budget: int, k: int
-) -> float:
+def expected_farm_share(inclusion: np.ndarray, per_site: int, budget: int, k: int) -> float:
     """Expected farm share of a crawl of `budget` documents over sites holding `per_site` each:
     the first k = budget // per_site sites in visit order are taken whole and the next one in
     part. `inclusion` (farms, k + 2) holds P(rank < j) of every farm, j = 0..k + 1."""
@@ -143,14 +141,18 @@ def crawl_strategy(ctx: Context, spec: CaseSpec) -> CaseResult:
         close(f"{name}: synthetic share of the crawl", shares[name], theory[name])
         for name in theory
     ]
-    checks.append(greater("synthetic share: random − pagerank", shares["random"], shares["pagerank"]))
+    checks.append(
+        greater("synthetic share: random − pagerank", shares["random"], shares["pagerank"])
+    )
     gap = theory["random"] - theory["pagerank"]
     detect = ck.SIGMAS * ck.mean_se(shares["pagerank"])[1] / gap
     fig, (ax,) = fg.axes(1)
     ax.set_xlabel("crawl strategy")
     for i, (name, color) in enumerate(zip(theory, fg.COLORS, strict=False)):
         mean, se = ck.mean_se(shares[name])
-        ax.errorbar([i], [mean], yerr=[1.96 * se], fmt="o", color=color, label=f"{name} (simulated)")
+        ax.errorbar(
+            [i], [mean], yerr=[1.96 * se], fmt="o", color=color, label=f"{name} (simulated)"
+        )
         ax.plot([i - 0.2, i + 0.2], [theory[name]] * 2, "k--", lw=1.2)
     ax.set_xticks(range(len(theory)), list(theory))
     ax.set_ylabel("synthetic share of the crawl (dashed: exact)")
