@@ -32,6 +32,7 @@ from mesa.visualization.utils import update_counter
 from simulation import dotted, registry
 from simulation.model import WebEcosystem
 from simulation.network import SiteNetwork
+from simulation.observation import topic_distributions
 from simulation.runner import run_seed
 from simulation.scenario import Models, Scenario, ScenarioError, load, validate
 
@@ -269,7 +270,7 @@ def rank_frequency_figure(model: WebEcosystem) -> Figure:
     """Topic rank-frequency (Zipf) curves of reality, the recent corpus and the average model."""
     fig = Figure(figsize=(6, 5))
     ax = fig.subplots()
-    for name, probs in registry.topic_distributions(model).items():
+    for name, probs in topic_distributions(model).items():
         freq = np.sort(probs[probs > 0])[::-1]
         ax.loglog(np.arange(1, len(freq) + 1), freq, label=f"{name} ({len(freq)} topics)")
     for axis in (ax.xaxis, ax.yaxis):  # plain decade labels, no minor ticks: 4x faster to draw

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from simulation.console import err, fail, out, print_summary, step_progress, user_errors
 from simulation.scenario import Scenario, ScenarioError, load
 
 if TYPE_CHECKING:
@@ -35,8 +25,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
 Overrides = Annotated[
     list[str] | None,
@@ -57,24 +45,6 @@ def main() -> None:
     from simulation.memory import keep_freed_memory
 
     keep_freed_memory()
-
-
-def fail(problems: list[str]) -> None:
-    """Print one line per problem to stderr and exit with status 2."""
-    for line in problems:
-        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-@contextmanager
-def user_errors():
-    """Turn bad input into clear messages and exit status 2, never a traceback."""
-    try:
-        yield
-    except ScenarioError as exc:
-        fail(exc.problems)
-    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as exc:
-        fail([f"{exc.filename or ''}: {exc.strerror or exc}"])
 
 
 def check_before_running(
@@ -101,76 +71,6 @@ def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
     with user_errors():
         return load(path, overrides or [])
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-@contextmanager
-def step_progress(quiet: bool, label: str):
-    """A rich progress bar with ETA; yields a factory `total -> tick callback`."""
-    if quiet:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err, transient=False) as bar:
-
-        def factory(total: int) -> Callable[[], None]:
-            task = bar.add_task(label, total=total)
-            return lambda: bar.advance(task)
-
-        yield factory
-
-
-def print_summary(run_dir: Path) -> None:
-    """Final values of the metrics the CLI shows, median over replications, as a small table.
-
-    With counterfactual twins, each metric also gets its change caused by AI (full − no-AI)
-    split into dilution (no-feedback − no-AI) and feedback (full − no-feedback): mean of the
-    paired differences over replications ± the half-width of its 95% t interval.
-    """
-    import pandas as pd
-
-    from simulation import registry
-    from simulation.runner import EFFECTS, decomposition, has_twins
-
-    summary = pd.read_csv(run_dir / "summary.csv")
-    twins = has_twins(summary)
-    table = Table(title=f"Final metrics ({len(summary)} replication(s), median)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("unit")
-    shown = registry.shown_in("cli")
-    if twins:
-        parts = decomposition(summary, [], shown).set_index("outcome")
-        for effect in EFFECTS:
-            table.add_column(effect.replace("_", " "), justify="right")
-    for metric in shown:
-        value = summary[metric.final].median()
-        cells = [metric.label, f"{value:.4g}", metric.unit]
-        if twins:
-            row = parts.loc[metric.name]
-            cells += [_plus_minus(row[e], row[e] - row[f"{e}_low"]) for e in EFFECTS]
-        table.add_row(*cells)
-    out.print(table)
-    if twins:
-        out.print(
-            "AI effect = full − no-AI twin = dilution (no-feedback − no-AI) + feedback "
-            "(full − no-feedback); mean over replications ± 95% t interval of the paired "
-            "differences.",
-            highlight=False,
-        )
-
-
-def _plus_minus(mean: float, half: float) -> str:
-    """'mean ± half' (only the mean when the half-width is undefined, e.g. one replication)."""
-    import math
-
-    return f"{mean:+.3g}" if math.isnan(half) else f"{mean:+.3g} ± {half:.2g}"
 
 
 Twins = Annotated[
@@ -282,7 +182,7 @@ def sweep_to_run(
     """The sweep `ouroboros sweep` is asked for, checked before anything runs: its scenario,
     design and, when resuming, its folder (cleaned of a killed sweep's leftovers; None for a new
     sweep, whose folder is made once the executor is up)."""
-    from simulation import budget, preflight
+    from simulation import budget, preflight, sweep_status
     from simulation import sweep as sweeps
     from simulation.designs import build
 
@@ -292,7 +192,8 @@ def sweep_to_run(
         preflight.check_output_root(resume, "", "--resume")
         budget.check_budget(config, force=force, source=str(resume), workers=workers)
         notes += [
-            f"removed {path}, left by a killed sweep" for path in sweeps.clean_leftovers(resume)
+            f"removed {path}, left by a killed sweep"
+            for path in sweep_status.clean_leftovers(resume)
         ]
         return config, design, resume
     if scenario is None:

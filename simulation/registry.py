@@ -8,8 +8,9 @@ one declaration here (docs/ARCHITECTURE.md has the recipe). The column names are
 this module only: other modules refer to a metric by its constant (`TOPIC_HILL1.name`) or by
 the views that show it (`shown_in("fan")`).
 
-Metrics are computed from counts that `observe` gathers once per step: a vectorised pass over
-the documents of the metrics window, never a Python loop over documents.
+Metrics are computed from counts that `observe` (`simulation.observation`) gathers once per
+step: a vectorised pass over the documents of the metrics window, never a Python loop over
+documents.
 """
 
 from __future__ import annotations
@@ -18,110 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
 from simulation import metrics as M
+from simulation import observation as read
 
 if TYPE_CHECKING:
     from simulation.model import WebEcosystem
 
 View = Literal["cli", "outcome", "fan", "risk", "viz_diversity", "viz_shares"]
-
-
-@dataclass(frozen=True)
-class Observation:
-    """The counts every metric of one step reads, gathered once per step."""
-
-    step: int
-    topic_counts: np.ndarray  # (K,) documents per topic in the metrics window
-    word_counts: np.ndarray  # (V,) words in the metrics window
-    model_topic_probs: np.ndarray  # (models, K) the models' topic distributions
-    archive_topic_counts: np.ndarray  # (K,) documents per topic of the pre-AI archive
-    detector_precision: float
-    detector_recall: float
-    human_flag_rate: float
-
-
-def observe(model: WebEcosystem) -> Observation:
-    """This step's `Observation` of `model`, computed on first use and kept until the next step."""
-    cached: Observation | None = getattr(model, "_observation", None)
-    if cached is not None and cached.step == model.steps:
-        return cached
-    docs, content = model.recent, model.content
-    crawlers = model.crawlers
-    flagged = np.concatenate([c.flagged for c in crawlers])
-    synthetic = np.concatenate([c.synthetic for c in crawlers])
-    precision, recall = M.precision_recall(flagged, synthetic)
-    observation = Observation(
-        step=model.steps,
-        topic_counts=np.bincount(docs.topic, minlength=content.n_topics),
-        word_counts=np.bincount(docs.tokens.ravel(), minlength=content.n_words),
-        model_topic_probs=model_topic_probs(model),
-        archive_topic_counts=np.bincount(model.archive.topic, minlength=content.n_topics),
-        detector_precision=precision,
-        detector_recall=recall,
-        human_flag_rate=M.human_flag_rate(flagged, synthetic),
-    )
-    model._observation = observation
-    return observation
-
-
-@dataclass(frozen=True)
-class FitObservation:
-    """What the metrics read from the models' fits, recomputed only when a model refits.
-
-    `fits` holds the fitted word matrices it was computed from (compared by identity: a refit
-    makes new ones, and holding them keeps their ids from being reused).
-    """
-
-    fits: tuple[object, ...]
-    missing_mass: float  # p* mass of the cells the average model gives probability 0
-    cross_entropy: float  # mean over models of the smoothed held-out cross-entropy
-    support: np.ndarray  # (K,) words with nonzero probability per topic, average model
-
-
-def observe_fits(model: WebEcosystem) -> FitObservation:
-    """The models' `FitObservation`, computed again only after a model has refitted."""
-    generators = [ai.generator for ai in model.ai_models]
-    fits = tuple(g.word_probs_ for g in generators)
-    cached: FitObservation | None = getattr(model, "_fit_observation", None)
-    if cached is not None and all(a is b for a, b in zip(cached.fits, fits, strict=True)):
-        return cached
-    content = model.content
-    topic_probs = np.stack([g.topic_probs_ for g in generators])
-    support = M.joint_support(topic_probs, list(fits))
-    observation = FitObservation(
-        fits=fits,
-        missing_mass=M.missing_mass(content.topic_probs, content.word_probs, support),
-        cross_entropy=float(
-            np.mean(
-                [
-                    M.smoothed_cross_entropy(
-                        g.topic_probs_, g.word_probs_, model.held_out_topics, model.held_out_tokens
-                    )
-                    for g in generators
-                ]
-            )
-        ),
-        support=M.support_per_topic(support, content.n_topics, content.n_words),
-    )
-    model._fit_observation = observation
-    return observation
-
-
-def model_topic_probs(model: WebEcosystem) -> np.ndarray:
-    """(models, topics): the topic distribution each AI model samples from."""
-    return np.stack([ai.generator.topic_probs_ for ai in model.ai_models])
-
-
-def topic_distributions(model: WebEcosystem) -> dict[str, np.ndarray]:
-    """Topic shares of reality, the metrics window of the corpus and the average model."""
-    counts = observe(model).topic_counts
-    return {
-        "reality": model.content.topic_probs,
-        "corpus": counts / max(counts.sum(), 1),
-        "models": observe(model).model_topic_probs.mean(axis=0),
-    }
 
 
 @dataclass(frozen=True)
@@ -163,112 +67,12 @@ class Metric:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
 
-def _ai_share(model: WebEcosystem) -> float:
-    return float(model.ai_share) if model.steps > 0 else 0.0
-
-
-def _topic_richness(model: WebEcosystem) -> float:
-    return M.hill_number(observe(model).topic_counts, 0)
-
-
-def _topic_hill1(model: WebEcosystem) -> float:
-    return M.hill_number(observe(model).topic_counts, 1)
-
-
-def _topic_hill2(model: WebEcosystem) -> float:
-    return M.hill_number(observe(model).topic_counts, 2)
-
-
-def _word_hill1(model: WebEcosystem) -> float:
-    return M.hill_number(observe(model).word_counts, 1)
-
-
-def _tail_mass(model: WebEcosystem) -> float:
-    return M.tail_mass(observe(model).topic_counts, model.content.topic_probs, model.is_tail)
-
-
-def _tail_survival(model: WebEcosystem) -> float:
-    return M.tail_survival(observe(model).model_topic_probs, model.is_tail)
-
-
-def _tail_distortion(model: WebEcosystem) -> float:
-    return M.tail_distortion(observe(model).topic_counts, model.content.topic_probs, model.is_tail)
-
-
-def _js_divergence(model: WebEcosystem) -> float:
-    return M.js_divergence(observe(model).topic_counts, model.content.topic_probs)
-
-
-def _js_divergence_archive(model: WebEcosystem) -> float:
-    observation = observe(model)
-    return M.js_divergence(observation.topic_counts, observation.archive_topic_counts)
-
-
-def _hellinger(model: WebEcosystem) -> float:
-    return M.hellinger(observe(model).topic_counts, model.content.topic_probs)
-
-
-def _missing_mass(model: WebEcosystem) -> float:
-    return observe_fits(model).missing_mass
-
-
-def _cross_entropy(model: WebEcosystem) -> float:
-    return observe_fits(model).cross_entropy
-
-
-def _tail_word_support(model: WebEcosystem) -> float:
-    return float(observe_fits(model).support[model.is_tail].mean())
-
-
-def _head_word_support(model: WebEcosystem) -> float:
-    return float(observe_fits(model).support[~model.is_tail].mean())
-
-
-def _synthetic_share(model: WebEcosystem) -> float:
-    docs = model.recent
-    return float(docs.synthetic.mean()) if len(docs) else float("nan")
-
-
-def _synthetic_token_share(model: WebEcosystem) -> float:
-    docs = model.recent
-    return M.token_share(docs.ai_fraction, np.full(len(docs), docs.tokens.shape[1]))
-
-
-def _train_synthetic_share(model: WebEcosystem) -> float:
-    return float(np.mean([ai.train_synthetic_share for ai in model.ai_models]))
-
-
-def _train_synthetic_token_share(model: WebEcosystem) -> float:
-    lasts = [ai.pool.last for ai in model.ai_models]
-    return float(np.mean([s.model_token_share if s else np.nan for s in lasts]))
-
-
-def _precision(model: WebEcosystem) -> float:
-    return observe(model).detector_precision
-
-
-def _recall(model: WebEcosystem) -> float:
-    return observe(model).detector_recall
-
-
-def _human_flag_rate(model: WebEcosystem) -> float:
-    return observe(model).human_flag_rate
-
-
-def _assist(model: WebEcosystem) -> float:
-    return float(model.humans.assist.mean())
-
-
-def _homogenization(model: WebEcosystem) -> float:
-    return model.humans.homogenization()
-
-
 AI_SHARE = Metric(
     "ai_share",
     "AI share",
     "share of new documents",
     "the AI share of new documents scheduled for the step (0 at step 0)",
-    _ai_share,
+    read.ai_share,
     summarised=False,
 )
 TOPIC_RICHNESS = Metric(
@@ -276,7 +80,7 @@ TOPIC_RICHNESS = Metric(
     "Topics present (Hill-0)",
     "topics",
     "number of topics with at least one document in the metrics window",
-    _topic_richness,
+    read.topic_richness,
     higher_is_diverse=True,
     views=("cli", "outcome", "viz_diversity"),
 )
@@ -285,7 +89,7 @@ TOPIC_HILL1 = Metric(
     "Topic diversity (Hill-1)",
     "effective topics",
     "exp of the Shannon entropy of the window's topic distribution",
-    _topic_hill1,
+    read.topic_hill1,
     higher_is_diverse=True,
     views=("cli", "outcome", "fan", "risk", "viz_diversity"),
 )
@@ -294,7 +98,7 @@ TOPIC_HILL2 = Metric(
     "Topic diversity (Hill-2)",
     "effective topics",
     "inverse Simpson index 1 / Σ p² of the window's topic distribution",
-    _topic_hill2,
+    read.topic_hill2,
     higher_is_diverse=True,
     views=("cli", "viz_diversity"),
 )
@@ -303,7 +107,7 @@ WORD_HILL1 = Metric(
     "Word diversity (Hill-1)",
     "effective words",
     "exp of the Shannon entropy of the window's word distribution",
-    _word_hill1,
+    read.word_hill1,
     higher_is_diverse=True,
 )
 TAIL_MASS = Metric(
@@ -312,7 +116,7 @@ TAIL_MASS = Metric(
     "× reality's tail share",
     "share of window documents on tail topics divided by p*'s tail share (1 = as in reality; "
     "above 1 is overshoot, not diversity)",
-    _tail_mass,
+    read.tail_mass,
     views=("cli",),
 )
 TAIL_DISTORTION = Metric(
@@ -320,7 +124,7 @@ TAIL_DISTORTION = Metric(
     "Tail distortion",
     "|ln ratio|",
     "|ln(tail_mass)|: 0 as in reality, the same for a tail r times too large or too small",
-    _tail_distortion,
+    read.tail_distortion,
     higher_is_diverse=False,
     views=("cli", "outcome", "fan"),
 )
@@ -329,7 +133,7 @@ TAIL_SURVIVAL = Metric(
     "Tail survival",
     "share of tail topics",
     "share of tail topics to which the average model gives probability above 1e-9",
-    _tail_survival,
+    read.tail_survival,
     higher_is_diverse=True,
     views=("cli", "outcome", "fan", "risk", "viz_shares"),
 )
@@ -338,7 +142,7 @@ JS_DIVERGENCE = Metric(
     "JS divergence from reality",
     "bits",
     "Jensen–Shannon divergence of the window's topic distribution from p*",
-    _js_divergence,
+    read.js_divergence,
     higher_is_diverse=False,
     views=("cli", "outcome", "fan"),
 )
@@ -348,7 +152,7 @@ JS_DIVERGENCE_ARCHIVE = Metric(
     "bits",
     "Jensen–Shannon divergence of the window's topic distribution from the archive's (the "
     "pre-AI human mix at step 0)",
-    _js_divergence_archive,
+    read.js_divergence_archive,
     higher_is_diverse=False,
     views=("cli", "outcome"),
 )
@@ -357,7 +161,7 @@ HELLINGER = Metric(
     "Hellinger distance from reality",
     "",
     "Hellinger distance of the window's topic distribution from p*",
-    _hellinger,
+    read.hellinger,
     higher_is_diverse=False,
 )
 MISSING_MASS = Metric(
@@ -365,7 +169,7 @@ MISSING_MASS = Metric(
     "Missing mass",
     "share of p*",
     "p* mass of the (topic, word) cells to which the average model gives probability 0",
-    _missing_mass,
+    read.missing_mass,
     higher_is_diverse=False,
     views=("cli", "outcome", "fan"),
 )
@@ -375,7 +179,7 @@ MODEL_CROSS_ENTROPY = Metric(
     "nats/word",
     "mean cross-entropy of the models on held-out real documents, each model smoothed by "
     f"interpolation with its unigram and a uniform (λ = {M.EVAL_INTERPOLATION})",
-    _cross_entropy,
+    read.cross_entropy,
     higher_is_diverse=False,
     views=("cli", "outcome"),
 )
@@ -384,7 +188,7 @@ TAIL_WORD_SUPPORT = Metric(
     "Word support on tail topics",
     "words per topic",
     "mean over tail topics of the number of words the average model gives nonzero probability",
-    _tail_word_support,
+    read.tail_word_support,
     higher_is_diverse=True,
     views=("cli",),
 )
@@ -394,7 +198,7 @@ HEAD_WORD_SUPPORT = Metric(
     "words per topic",
     "mean over head (non-tail) topics of the number of words the average model gives nonzero "
     "probability",
-    _head_word_support,
+    read.head_word_support,
     higher_is_diverse=True,
 )
 SYNTHETIC_SHARE = Metric(
@@ -402,7 +206,7 @@ SYNTHETIC_SHARE = Metric(
     "Synthetic share of the corpus",
     "share of documents",
     "share of the window's documents published by a model",
-    _synthetic_share,
+    read.synthetic_share,
     views=("cli", "outcome", "fan", "viz_shares"),
 )
 SYNTHETIC_TOKEN_SHARE = Metric(
@@ -410,7 +214,7 @@ SYNTHETIC_TOKEN_SHARE = Metric(
     "Model-written share of corpus tokens",
     "share of tokens",
     "Σ ai_fraction × length / Σ length over the window's documents (assisted words included)",
-    _synthetic_token_share,
+    read.synthetic_token_share,
     views=("cli", "outcome", "viz_shares"),
 )
 TRAIN_SYNTHETIC_SHARE = Metric(
@@ -418,7 +222,7 @@ TRAIN_SYNTHETIC_SHARE = Metric(
     "Synthetic share of training data",
     "share of weight",
     "mean over models of the synthetic share of the weight of their last training set",
-    _train_synthetic_share,
+    read.train_synthetic_share,
     views=("cli", "outcome", "viz_shares"),
 )
 TRAIN_SYNTHETIC_TOKEN_SHARE = Metric(
@@ -427,7 +231,7 @@ TRAIN_SYNTHETIC_TOKEN_SHARE = Metric(
     "share of token weight",
     "mean over models of Σ weight × ai_fraction × length / Σ weight × length over their last "
     "training set",
-    _train_synthetic_token_share,
+    read.train_synthetic_token_share,
     views=("cli", "outcome"),
 )
 DETECTOR_PRECISION = Metric(
@@ -435,7 +239,7 @@ DETECTOR_PRECISION = Metric(
     "Detector precision",
     "",
     "share of flagged documents in the last crawls that are synthetic",
-    _precision,
+    read.precision,
     summarised=False,
 )
 DETECTOR_RECALL = Metric(
@@ -443,7 +247,7 @@ DETECTOR_RECALL = Metric(
     "Detector recall",
     "",
     "share of synthetic documents in the last crawls that the detector flagged",
-    _recall,
+    read.recall,
     summarised=False,
 )
 HUMAN_FLAG_RATE = Metric(
@@ -452,7 +256,7 @@ HUMAN_FLAG_RATE = Metric(
     "share of human documents",
     "share of the human-authored documents (assisted ones included) in the last crawls that "
     "the detector flagged",
-    _human_flag_rate,
+    read.human_flag_rate,
     views=("cli", "outcome"),
 )
 HUMAN_AI_ASSIST = Metric(
@@ -460,7 +264,7 @@ HUMAN_AI_ASSIST = Metric(
     "Human AI assistance",
     "share of documents",
     "mean probability that a human drafts a document with a model",
-    _assist,
+    read.assist,
     views=("cli",),
 )
 HUMAN_HOMOGENIZATION = Metric(
@@ -468,7 +272,7 @@ HUMAN_HOMOGENIZATION = Metric(
     "Human homogenisation",
     "cosine similarity",
     "mean pairwise cosine similarity of the humans' topic mixtures",
-    _homogenization,
+    read.homogenization,
     higher_is_diverse=False,
 )
 

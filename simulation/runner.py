@@ -34,6 +34,7 @@ from simulation.files import (
     staged_dir,
 )
 from simulation.model import WebEcosystem
+from simulation.observation import topic_distributions
 from simulation.scenario import Scenario, ScenarioError, dump_yaml
 
 OnStep = Callable[[WebEcosystem], None]
@@ -122,7 +123,7 @@ def metric_frame(model: WebEcosystem, run_id: int = 0, replication: int = 0) -> 
 
 
 def _distribution_rows(model: WebEcosystem, run_id: int, replication: int) -> pd.DataFrame:
-    dists = registry.topic_distributions(model)
+    dists = topic_distributions(model)
     n = model.content.n_topics
     return pd.DataFrame(
         {

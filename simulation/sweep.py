@@ -24,29 +24,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
-from simulation import dotted, files, registry
+from simulation import files
 from simulation.designs import Design, build
 from simulation.files import atomic_write_frame, atomic_write_text, manifest, new_run_dir
 from simulation.memory import init_worker
-from simulation.runner import TWIN, TWIN_OVERRIDES, RunOutput, run_one, summarize
+from simulation.runner import RunOutput, run_one, summarize
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
+from simulation.sweep_status import (
+    DONE,
+    FAILED,
+    PENDING,
+    part_path,
+    read_status,
+    save_status,
+)
 
 ExecutorKind = Literal["process", "dask"]
-PENDING, DONE, FAILED = "pending", "done", "failed"
 OnFinished = Callable[[int, str], None]
-TABLES = ("distributions", "metrics")  # the order in which a finished run's parts are written
-COLUMNS = {
-    "metrics": frozenset({"run_id", "replication", "step", "generation", *registry.COLUMNS}),
-    "distributions": frozenset({"run_id", "replication", "step", "source", "topic", "share"}),
-}
-
-
-def part_path(sweep_dir: Path, run_id: int, table: str) -> Path:
-    """Where one run's `metrics` or `distributions` part lives."""
-    return sweep_dir / "parts" / f"run-{run_id:06d}.{table}.parquet"
 
 
 def create(
@@ -135,109 +131,6 @@ def _read_manifest(sweep_dir: Path, way_out: str = "start a new sweep") -> dict[
     return info
 
 
-def read_status(sweep_dir: Path, design: Design, notes: list[str] | None = None) -> pd.DataFrame:
-    """Status of every run, reconciled with the parts on disk (valid parts are the proof of done).
-
-    A part that is not a readable table of the expected columns (and, for metrics, steps + 1
-    rows) is moved to `parts/damaged/` and its run is pending again; a damaged or missing
-    `status.csv` is rebuilt from the parts and rewritten. Each repair appends one line to `notes`.
-    """
-    notes = notes if notes is not None else []
-    sweep_dir = Path(sweep_dir)
-    status, problem = _stored_status(sweep_dir, design)
-    before = len(notes)
-    valid = _valid_parts(sweep_dir, design, notes)
-    stored = status["state"].to_numpy()
-    lost = status.index[(stored == DONE) & ~valid]
-    if problem is None and len(lost) and len(notes) == before:
-        notes.append(
-            f"{sweep_dir / 'parts'}: {len(lost)} run(s) marked done have no valid part "
-            f"(run {lost[0]}{', …' if len(lost) > 1 else ''}); they will be rerun"
-        )
-    status["state"] = np.where(valid, DONE, np.where(stored == FAILED, FAILED, PENDING))
-    if problem is not None:
-        _save_status(sweep_dir, status)
-        notes.append(
-            f"{sweep_dir / 'status.csv'}: {problem}; rebuilt from the parts on disk "
-            f"({int(valid.sum())} of {len(status)} runs done)"
-        )
-    return status.reset_index()
-
-
-def _stored_status(sweep_dir: Path, design: Design) -> tuple[pd.DataFrame, str | None]:
-    """status.csv indexed by run_id, or a fresh all-pending one and why status.csv is unusable."""
-    ids = design.table["run_id"]
-    try:
-        frame = pd.read_csv(sweep_dir / "status.csv", dtype={"state": str, "error": str})
-        problem = _status_problem(frame, ids)
-    except FileNotFoundError:
-        problem = "missing"
-    except (OSError, ValueError) as exc:
-        problem = f"damaged ({type(exc).__name__})"
-    if problem is None:
-        frame = frame.set_index("run_id").reindex(ids)
-        frame["error"] = frame["error"].fillna("") if "error" in frame else ""
-        frame["seconds"] = frame["seconds"] if "seconds" in frame else float("nan")
-        return frame[["state", "error", "seconds"]], None
-    fresh = pd.DataFrame({"run_id": ids, "state": PENDING, "error": "", "seconds": float("nan")})
-    return fresh.set_index("run_id"), problem
-
-
-def _status_problem(frame: pd.DataFrame, ids: pd.Series) -> str | None:
-    if not {"run_id", "state"} <= set(frame.columns):
-        return f"damaged (columns {', '.join(map(str, frame.columns[:6]))})"
-    if frame["run_id"].dtype.kind not in "iu" or set(frame["run_id"]) != set(ids):
-        return "damaged (its run ids are not those of design.csv)"
-    if frame["run_id"].duplicated().any() or not frame["state"].isin([PENDING, DONE, FAILED]).all():
-        return "damaged (duplicate runs or unknown states)"
-    return None
-
-
-def _per_run(design: Design, key: str) -> np.ndarray:
-    """A top-level scenario key's value in every run (in run_id order): a factor or its arm's."""
-    table = design.table
-    if key in design.points.columns:
-        return table[key].to_numpy()
-    per_arm = {a: dotted.updated(design.base, o)[key] for a, o in design.arms.items()}
-    return table["arm"].map(per_arm).to_numpy()
-
-
-def _valid_parts(sweep_dir: Path, design: Design, notes: list[str]) -> np.ndarray:
-    """Per run (in run_id order): whether both parts are complete; damaged ones are set aside.
-
-    A run with counterfactual twins has a `twin` column and one set of rows per twin.
-    """
-    table = design.table
-    steps = _per_run(design, "steps")
-    twins = _per_run(design, "counterfactuals")
-    try:
-        present = {entry.name for entry in os.scandir(sweep_dir / "parts")}
-    except (FileNotFoundError, NotADirectoryError):
-        present = set()
-    valid = np.zeros(len(table), dtype=bool)
-    for i, run_id in enumerate(table["run_id"]):
-        paths = {t: part_path(sweep_dir, run_id, t) for t in TABLES}
-        if not all(p.name in present for p in paths.values()):
-            continue
-        ok = True
-        for t, path in paths.items():
-            copies = 1 + len(TWIN_OVERRIDES) if twins[i] else 1
-            rows = (int(steps[i]) + 1) * copies if t == "metrics" else None
-            columns = COLUMNS[t] | {TWIN} if twins[i] else COLUMNS[t]
-            why = files.parquet_problem(path, columns, rows)
-            if why is not None:
-                moved = files.set_aside(path, path.parent / "damaged")
-                notes.append(f"{path}: {why}; moved to {moved}, run {run_id} will be rerun")
-                ok = False
-        valid[i] = ok
-    return valid
-
-
-def clean_leftovers(sweep_dir: Path) -> list[Path]:
-    """Remove the staging files a killed sweep left in its folder; returns what was removed."""
-    return [p for d in (sweep_dir, sweep_dir / "parts") for p in files.clean_stale_staging(d)]
-
-
 @contextmanager
 def open_executor(
     kind: ExecutorKind = "process", workers: int = 1, scheduler: str | None = None
@@ -298,13 +191,13 @@ def execute(
         for future in as_completed(futures):
             run_id = futures[future]
             _record(sweep_dir, status, run_id, future)
-            _save_status(sweep_dir, status)
+            save_status(sweep_dir, status)
             if on_finished is not None:
                 on_finished(run_id, status.at[run_id, "state"])
     except BaseException:
         for future in futures:
             future.cancel()
-        _save_status(sweep_dir, status)
+        save_status(sweep_dir, status)
         raise
     return status.reset_index()
 
@@ -322,10 +215,6 @@ def _record(sweep_dir: Path, status: pd.DataFrame, run_id: int, future: Future[R
     atomic_write_frame(part_path(sweep_dir, run_id, "distributions"), output.distributions)
     atomic_write_frame(part_path(sweep_dir, run_id, "metrics"), output.metrics)
     status.loc[run_id, ["state", "error", "seconds"]] = [DONE, "", round(output.seconds, 3)]
-
-
-def _save_status(sweep_dir: Path, status: pd.DataFrame) -> None:
-    atomic_write_frame(sweep_dir / "status.csv", status.reset_index())
 
 
 def assemble(
@@ -362,7 +251,7 @@ def _gather(sweep_dir: Path, status: pd.DataFrame, run_ids: list[int], table: st
         except Exception as exc:  # whatever stops a part from being read: it is damaged
             moved = files.set_aside(path, path.parent / "damaged")
             status.loc[status["run_id"] == run_id, "state"] = PENDING
-            _save_status(sweep_dir, status.set_index("run_id"))
+            save_status(sweep_dir, status.set_index("run_id"))
             raise ScenarioError(
                 [
                     f"{path}: damaged ({type(exc).__name__}); moved to {moved}, the assembled "

@@ -22,8 +22,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from simulation import files, runner
-from simulation import sweep as sweeps
+from simulation import files, runner, sweep_status
 from simulation.cli import app
 from simulation.runner import ResultsNotSaved, run_scenario
 from tests.conftest import small_scenario
@@ -254,7 +253,7 @@ def test_a_sweep_killed_while_writing_resumes_to_identical_tables(tmp_path):
     (folder,) = out.iterdir()
     assert not list((folder / "parts").glob("*.parquet"))  # no part published yet
     assert files.stale_staging(folder / "parts")
-    assert sweeps.clean_leftovers(folder) and not files.stale_staging(folder / "parts")
+    assert sweep_status.clean_leftovers(folder) and not files.stale_staging(folder / "parts")
 
     (tmp_path / "marks" / "writing").unlink()
     proc = start(tmp_path, ["sweep", "--resume", str(folder), "-w", "2"], delay=0.05)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulation import registry
 from simulation.corpus import Documents
 from simulation.model import WebEcosystem
+from simulation.observation import model_topic_probs
 from simulation.policies import (
     CrawlFilter,
     TrainingPool,
@@ -140,7 +140,7 @@ def test_filters_lower_synthetic_share_of_training_data(on, off):
 
 
 def model_tail_mass(model: WebEcosystem) -> float:
-    return registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1).mean()
+    return model_topic_probs(model)[:, model.is_tail].sum(axis=1).mean()
 
 
 def test_tail_protection_holds_the_models_tail_mass_at_realitys_share():
@@ -237,5 +237,5 @@ def test_tail_share_stays_at_the_policy_value_under_accumulate(share):
         model.step()
         assert training_tail_share(model) == pytest.approx([share] * 2, rel=1e-9)
     # the models' topic mass on the tail is the same share: counted, not decoded
-    probs = registry.model_topic_probs(model)[:, model.is_tail].sum(axis=1)
+    probs = model_topic_probs(model)[:, model.is_tail].sum(axis=1)
     assert probs == pytest.approx([share] * 2, rel=1e-9)

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from analysis.report import write_report
-from simulation import cli, registry
+from simulation import console, registry
 from simulation import metrics as M
 from simulation.registry import Metric
 from simulation.runner import run_scenario
@@ -35,8 +35,8 @@ def summary_columns() -> list[str]:
 def cli_table(run_dir: Path, monkeypatch) -> str:
     """What `ouroboros run` prints for a run folder, on a console wide enough for one line."""
     sink = io.StringIO()
-    monkeypatch.setattr(cli, "out", Console(file=sink, width=200))
-    cli.print_summary(run_dir)
+    monkeypatch.setattr(console, "out", Console(file=sink, width=200))
+    console.print_summary(run_dir)
     return sink.getvalue()
 
 

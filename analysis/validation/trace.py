@@ -17,6 +17,7 @@ from analysis.validation import theory as th
 from simulation import registry
 from simulation.content import zipf
 from simulation.model import WebEcosystem
+from simulation.observation import observe
 from simulation.runner import metric_frame
 from simulation.runner import simulate as run_simulation
 from simulation.scenario import Scenario
@@ -90,7 +91,7 @@ def simulate(scenario: Scenario, probes: Mapping[str, Probe] | None = None) -> T
         def record(model: WebEcosystem, rep: int = rep) -> None:
             if model.steps == 0:
                 fresh[rep] = _human_topics(model)
-            probs[rep, model.steps] = registry.observe(model).model_topic_probs.mean(axis=0)
+            probs[rep, model.steps] = observe(model).model_topic_probs.mean(axis=0)
             for name, probe in probes.items():
                 read[name][rep].append(np.asarray(probe(model), dtype=np.float64))
 

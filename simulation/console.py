@@ -1,0 +1,116 @@
+"""What the `ouroboros` command line prints: its consoles, error lines, progress bars and the
+table of final metrics (with the dilution/feedback split when a run has twins).
+
+Every user error ends here as one line per problem on stderr and exit status 2 (`fail`,
+`user_errors`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from simulation.scenario import ScenarioError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(problems: list[str]) -> None:
+    """Print one line per problem to stderr and exit with status 2."""
+    for line in problems:
+        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def user_errors():
+    """Turn bad input into clear messages and exit status 2, never a traceback."""
+    try:
+        yield
+    except ScenarioError as exc:
+        fail(exc.problems)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError) as exc:
+        fail([f"{exc.filename or ''}: {exc.strerror or exc}"])
+
+
+@contextmanager
+def step_progress(quiet: bool, label: str):
+    """A rich progress bar with ETA; yields a factory `total -> tick callback`."""
+    if quiet:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+
+        def factory(total: int) -> Callable[[], None]:
+            task = bar.add_task(label, total=total)
+            return lambda: bar.advance(task)
+
+        yield factory
+
+
+def print_summary(run_dir: Path) -> None:
+    """Final values of the metrics the CLI shows, median over replications, as a small table.
+
+    With counterfactual twins, each metric also gets its change caused by AI (full − no-AI)
+    split into dilution (no-feedback − no-AI) and feedback (full − no-feedback): mean of the
+    paired differences over replications ± the half-width of its 95% t interval.
+    """
+    import pandas as pd
+
+    from simulation import registry
+    from simulation.runner import EFFECTS, decomposition, has_twins
+
+    summary = pd.read_csv(run_dir / "summary.csv")
+    twins = has_twins(summary)
+    table = Table(title=f"Final metrics ({len(summary)} replication(s), median)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    shown = registry.shown_in("cli")
+    if twins:
+        parts = decomposition(summary, [], shown).set_index("outcome")
+        for effect in EFFECTS:
+            table.add_column(effect.replace("_", " "), justify="right")
+    for metric in shown:
+        value = summary[metric.final].median()
+        cells = [metric.label, f"{value:.4g}", metric.unit]
+        if twins:
+            row = parts.loc[metric.name]
+            cells += [_plus_minus(row[e], row[e] - row[f"{e}_low"]) for e in EFFECTS]
+        table.add_row(*cells)
+    out.print(table)
+    if twins:
+        out.print(
+            "AI effect = full − no-AI twin = dilution (no-feedback − no-AI) + feedback "
+            "(full − no-feedback); mean over replications ± 95% t interval of the paired "
+            "differences.",
+            highlight=False,
+        )
+
+
+def _plus_minus(mean: float, half: float) -> str:
+    """'mean ± half' (only the mean when the half-width is undefined, e.g. one replication)."""
+    return f"{mean:+.3g}" if math.isnan(half) else f"{mean:+.3g} ± {half:.2g}"
