@@ -72,13 +72,12 @@ class HumanPopulation(mesa.Agent):
         )
         return total / len(self)
 
-    def read(self, docs: Documents, assistants: Sequence[AIModel]) -> None:
+    def read(self, docs: Documents) -> None:
         """Read `docs` (the reading window), then adopt, copy and forget.
 
         Exposure is the model-written word share of what is read around each home site; the
         window's topic share and its model-written word share are sensed web-wide (ODD 7.4).
-        Reading needs no model: `assistants` is accepted for the step's uniform call and unused
-        (copying acts when writing, through `style`).
+        Reading needs no model: copying acts when writing, through `style`.
         """
         n_sites = self.network.n_sites
         reading = self.network.reading

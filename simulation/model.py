@@ -130,7 +130,7 @@ class WebEcosystem(mesa.Model):
     def step(self) -> None:
         """One publishing round, in the ODD's order."""
         cfg, t = self.config, self.steps
-        self.humans.read(self.corpus.since(t - cfg.humans.reading_window), self.ai_models)
+        self.humans.read(self.corpus.since(t - cfg.humans.reading_window))
 
         n_human, per_model = publishing_quotas(
             cfg.web.docs_per_step, self.ai_share, cfg.models.count, self.rng

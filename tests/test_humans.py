@@ -56,7 +56,7 @@ def test_reading_without_adoption_copying_or_forgetting_changes_nothing():
     model = humans_of(**STILL)
     pop = model.humans
     before = pop.topics.copy(), pop.weights.copy(), pop.assist.copy(), pop.style.copy()
-    pop.read(random_window(model, 1), model.ai_models)
+    pop.read(random_window(model, 1))
     after = pop.topics, pop.weights, pop.assist, pop.style
     for old, new in zip(before, after, strict=True):
         assert np.array_equal(old, new)
@@ -83,7 +83,7 @@ def test_adoption_moves_toward_the_exposure_level_at_adopt_rate():
     assert e.std() > 0.05  # sites differ: the reading matrix matters
     a = np.random.default_rng(3).random(len(pop))
     pop.assist = a.copy()
-    pop.read(docs, model.ai_models)
+    pop.read(docs)
     np.testing.assert_allclose(pop.assist, a + r * (a0 + (1 - a0) * e - a), rtol=1e-12)
 
 
@@ -94,7 +94,7 @@ def test_adoption_falls_back_to_ai_assist_without_exposure():
     pop.assist[:] = 0.9
     window = reading(model, np.full(60, 5), 0.0)  # nothing model-written: exposure 0
     for step in range(1, 11):
-        pop.read(window, model.ai_models)
+        pop.read(window)
         np.testing.assert_allclose(pop.assist, a0 + (0.9 - a0) * (1 - r) ** step, rtol=1e-12)
     assert pop.assist.max() < 0.2
 
@@ -107,11 +107,11 @@ def test_style_rises_with_exposure_at_copy_rate_and_decays_at_unlearn_rate():
     e = exposure_from_first_principles(model, docs)
     s = np.random.default_rng(5).random(len(pop))
     pop.style = s.copy()
-    pop.read(docs, model.ai_models)
+    pop.read(docs)
     np.testing.assert_allclose(pop.style, s + c * e * (1 - s) - u * s, rtol=1e-12)
     assert np.all((pop.style >= 0) & (pop.style <= 1))
     # Without exposure it decays geometrically: copying can fall.
-    pop.read(reading(model, np.full(60, 5), 0.0), model.ai_models)
+    pop.read(reading(model, np.full(60, 5), 0.0))
     np.testing.assert_allclose(pop.style, (s + c * e * (1 - s) - u * s) * (1 - u), rtol=1e-12)
 
 
@@ -193,7 +193,7 @@ def test_without_exposure_nothing_is_forgotten_whatever_is_read():
     rng = np.random.default_rng(7)
     for _ in range(20):
         window = reading(model, rng.integers(0, 4, size=60), 0.0, topic=rng.integers(3))
-        pop.read(window, model.ai_models)
+        pop.read(window)
     assert np.array_equal(pop.topics, before)
 
 
@@ -222,7 +222,7 @@ def test_forgetting_one_step_law_with_exposure():
     changes = np.empty((reps, k))
     for r in range(reps):
         pop.topics[:] = state
-        pop.read(window, model.ai_models)
+        pop.read(window)
         changes[r] = pop.mix() - mix0
     se = changes.std(axis=0, ddof=1) / np.sqrt(reps)
     assert np.abs(drift).max() > 0.01  # the law has real size here
@@ -236,7 +236,7 @@ def test_full_exposure_replaces_every_fading_topic_by_what_is_read():
     pop = model.humans
     assert np.any(pop.topics != 0)
     # Only topic 0 is read, all model-written: every other topic fades completely.
-    pop.read(reading(model, np.full(60, 5), 1.0, topic=0), model.ai_models)
+    pop.read(reading(model, np.full(60, 5), 1.0, topic=0))
     assert np.all(pop.topics == 0)
 
 

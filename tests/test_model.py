@@ -82,7 +82,7 @@ def test_step_order_read_publish_crawl_retrain_collect(small_model, monkeypatch)
 
         monkeypatch.setattr(obj, method, wrapper)
 
-    spy(model.humans, "read", "read", lambda docs, _: read_steps.append(np.unique(docs.step)))
+    spy(model.humans, "read", "read", lambda docs: read_steps.append(np.unique(docs.step)))
     spy(model.humans, "write", "write")
     for ai in model.ai_models:
         spy(ai, "publish", f"publish{ai.index}")
