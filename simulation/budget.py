@@ -40,6 +40,7 @@ import numpy as np
 
 from simulation import dotted
 from simulation.scenario import Scenario, ScenarioError
+from simulation.twins import simulations_per_run
 
 MiB, GiB = 2**20, 2**30
 
@@ -286,7 +287,7 @@ def estimate(scenario: Scenario, *, workers: int = 1) -> Estimate:
     runs, configs, exact = _design(scenario)
     costs = [_run(config) for config in configs]
     peak_run, _, _, _, terms = max(costs, key=lambda cost: cost[0])
-    twins = 3 if scenario.counterfactuals else 1  # each run simulates its twins one by one
+    twins = simulations_per_run(scenario.counterfactuals)  # simulated one after another
     seconds = twins * max(cost[2] for cost in costs)
     total = twins * sum(c[2] for c in costs) * scenario.replications if exact else runs * seconds
     frames = twins * runs * max(cost[3] for cost in costs)  # results held, then concatenated

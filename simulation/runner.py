@@ -36,25 +36,11 @@ from simulation.files import (
 from simulation.model import WebEcosystem
 from simulation.observation import topic_distributions
 from simulation.scenario import Scenario, ScenarioError, dump_yaml
+from simulation.twins import EFFECTS, FULL, TWIN, TWIN_OVERRIDES
 
 OnStep = Callable[[WebEcosystem], None]
 RESCUE_NAME_BYTES = 100  # a name too long for --out still fits a rescue folder
 
-TWIN = "twin"  # the column naming which twin a metric row belongs to
-FULL = "full"
-# What each counterfactual twin changes. No AI: no model publishes and no human drafts with one,
-# so no model-written word reaches the web (and, with no AI-shaped reading, nobody copies).
-# No feedback: models keep their first fit (on the pre-AI archive) and never retrain.
-TWIN_OVERRIDES: dict[str, dict[str, Any]] = {
-    "no_ai": {"web.ai_share": 0.0, "humans.ai_assist": 0.0},
-    "no_feedback": {"models.feedback": False},
-}
-# Each component of the change caused by AI, as (minuend twin, subtrahend twin).
-EFFECTS: dict[str, tuple[str, str]] = {
-    "ai_effect": (FULL, "no_ai"),
-    "dilution": ("no_feedback", "no_ai"),
-    "feedback": (FULL, "no_feedback"),
-}
 CONFIDENCE = 0.95  # of the paired-difference intervals
 
 

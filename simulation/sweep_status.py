@@ -17,7 +17,7 @@ import pandas as pd
 from simulation import dotted, files, registry
 from simulation.designs import Design
 from simulation.files import atomic_write_frame
-from simulation.runner import TWIN, TWIN_OVERRIDES
+from simulation.twins import TWIN, simulations_per_run
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 TABLES = ("distributions", "metrics")  # the order in which a finished run's parts are written
@@ -118,7 +118,7 @@ def _valid_parts(sweep_dir: Path, design: Design, notes: list[str]) -> np.ndarra
             continue
         ok = True
         for t, path in paths.items():
-            copies = 1 + len(TWIN_OVERRIDES) if twins[i] else 1
+            copies = simulations_per_run(bool(twins[i]))
             rows = (int(steps[i]) + 1) * copies if t == "metrics" else None
             columns = COLUMNS[t] | {TWIN} if twins[i] else COLUMNS[t]
             why = files.parquet_problem(path, columns, rows)
