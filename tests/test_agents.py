@@ -115,6 +115,34 @@ def test_pagerank_crawl_collects_less_synthetic_text_than_a_random_crawl():
         assert abs(shares["random"].mean() - fresh.synthetic.mean()) < 4 * spread + 0.01
 
 
+def test_pagerank_crawl_collects_a_topic_mix_of_its_own_while_a_random_crawl_does_not():
+    # Sites specialise (web.site_topics, topic_focus), so which sites a crawl reaches decides
+    # which topics it collects. Averaged over many crawls of the same documents, a random order
+    # converges to their topic mix (every topic within 4 SE), while a PageRank order keeps a
+    # bias of its own, the same at every crawl: the topics of the well-linked sites (measured
+    # total variation 0.05–0.06 against 0.007–0.009 for random, 150 crawls, no AI).
+    draws = 150
+    scenario = small_scenario(
+        steps=1, web={"n_sites": 300, "ai_share": 0.0}, crawlers={"budget": 1000}
+    )
+    model = stepped(scenario, 1)
+    crawler, fresh = model.crawlers[0], model.corpus.since(1)
+    k = model.content.n_topics
+    truth = np.bincount(fresh.topic, minlength=k) / len(fresh)
+    tv = {}
+    for strategy in ("pagerank", "random"):
+        crawler.config = scenario.crawlers.model_copy(update={"strategy": strategy})
+        mixes = np.array(
+            [np.bincount(crawler.collect(fresh).topic, minlength=k) / 1000 for _ in range(draws)]
+        )
+        mean, se = mixes.mean(axis=0), mixes.std(axis=0, ddof=1) / np.sqrt(draws)
+        tv[strategy] = 0.5 * np.abs(mean - truth).sum()
+        if strategy == "random":
+            assert np.all(np.abs(mean - truth) <= 4 * se + 1e-12)
+    assert tv["pagerank"] > 0.03
+    assert tv["pagerank"] > 4 * tv["random"]
+
+
 @pytest.mark.parametrize("scope,first_step", [("fresh", 3), ("all", 0)])
 def test_crawl_scope_fresh_takes_documents_since_the_last_crawl(scope, first_step, monkeypatch):
     # Keep every block, so that what the crawler asks for is what it gets.
