@@ -77,21 +77,48 @@ def test_no_controls_reproduce_the_scenario(base):
     assert viz.with_controls(base, **viz.control_values(base)).config_hash() == base.config_hash()
 
 
-@pytest.mark.parametrize(
-    ("control", "value", "read"),
-    [
-        ("web_ai_share", 0.55, lambda s: s.web.ai_share),
-        ("tpr", 0.42, lambda s: s.filtering.detector.tpr),
-        ("fpr", 0.2, lambda s: s.filtering.detector.fpr),
-        ("label_rate", 0.9, lambda s: s.filtering.provenance.label_rate),
-        ("human_reserve", 0.1, lambda s: s.filtering.human_reserve),
-        ("copy_rate", 0.3, lambda s: s.humans.copy_rate),
-        ("regime", "replace", lambda s: s.models.regime),
-        ("temperature", 1.7, lambda s: s.models.temperature),
-        ("top_p", 0.5, lambda s: s.models.top_p),
-        ("seed", "123", lambda s: s.seed),
-    ],
-)
+# Every control: (its name, a value, where the scenario keeps it).
+SCENARIO_KEYS = [
+    ("web_ai_share", 0.55, lambda s: s.web.ai_share),
+    ("tpr", 0.42, lambda s: s.filtering.detector.tpr),
+    ("fpr", 0.2, lambda s: s.filtering.detector.fpr),
+    ("label_rate", 0.9, lambda s: s.filtering.provenance.label_rate),
+    ("human_reserve", 0.1, lambda s: s.filtering.human_reserve),
+    ("copy_rate", 0.3, lambda s: s.humans.copy_rate),
+    ("regime", "replace", lambda s: s.models.regime),
+    ("temperature", 1.7, lambda s: s.models.temperature),
+    ("top_p", 0.5, lambda s: s.models.top_p),
+    ("seed", "123", lambda s: s.seed),
+]
+
+# Every control on the page: (widget, label, name, a value the `base` scenario does not have).
+PAGE_CONTROLS = [
+    (v.Slider, "AI share", "web_ai_share", 0.62),
+    (v.Slider, "Detector TPR", "tpr", 0.33),
+    (v.Slider, "Detector FPR", "fpr", 0.12),
+    (v.Slider, "Provenance label rate", "label_rate", 0.8),
+    (v.Slider, "Human reserve", "human_reserve", 0.15),
+    (v.Slider, "Copy rate", "copy_rate", 0.4),
+    (v.Select, "Regime", "regime", "window"),
+    (v.Slider, "Temperature", "temperature", 1.25),
+    (v.Slider, "top_p", "top_p", 0.7),
+    (v.TextField, "Seed", "seed", "99"),
+]
+
+
+def test_every_control_is_tested_and_on_the_page_with_its_label_and_scenario_value(base):
+    """The tables above cover all controls; each page control starts at the scenario's value."""
+    values, labels = viz.control_values(base), viz.control_labels(base)
+    assert sorted(name for name, _, _ in SCENARIO_KEYS) == sorted(values) == sorted(labels)
+    assert sorted(name for _, _, name, _ in PAGE_CONTROLS) == sorted(values)
+    params = viz.model_params(base)
+    assert sorted(params) == sorted(["base", *values]) and params["base"] is base
+    for _, label, name, value in PAGE_CONTROLS:
+        assert params[name].get("label") == labels[name] == label
+        assert params[name].get("value") == values[name] != value
+
+
+@pytest.mark.parametrize(("control", "value", "read"), SCENARIO_KEYS)
 def test_each_control_sets_its_scenario_key_only(base, control, value, read):
     changed = viz.with_controls(base, **{control: value})
     assert read(changed) == (123 if control == "seed" else value)
@@ -222,41 +249,25 @@ def test_step_advances_model_time_and_redraws_every_panel(render, base):
     rc.find(v.Html, children=["Time: 1.0"]).assert_single()
 
 
-@pytest.mark.parametrize(
-    ("widget", "label", "value", "read"),
-    [
-        (v.Slider, "AI share", 0.62, lambda s: s.web.ai_share),
-        (v.Slider, "Detector TPR", 0.33, lambda s: s.filtering.detector.tpr),
-        (v.Slider, "Detector FPR", 0.12, lambda s: s.filtering.detector.fpr),
-        (v.Slider, "Provenance label rate", 0.8, lambda s: s.filtering.provenance.label_rate),
-        (v.Slider, "Human reserve", 0.15, lambda s: s.filtering.human_reserve),
-        (v.Slider, "Copy rate", 0.4, lambda s: s.humans.copy_rate),
-        (v.Select, "Regime", "window", lambda s: s.models.regime),
-        (v.Slider, "Temperature", 1.25, lambda s: s.models.temperature),
-        (v.Slider, "top_p", 0.7, lambda s: s.models.top_p),
-    ],
-)
-def test_changing_a_control_then_reset_rebuilds_the_model_with_it(
-    render, base, widget, label, value, read
-):
+def test_changing_the_controls_then_reset_rebuilds_the_model_with_them(render, base):
+    """Every control end to end on one page: the sliders, the regime Select and the seed
+    InputText (which commits on Enter). That each sets its own scenario key and no other is
+    `test_each_control_sets_its_scenario_key_only`."""
     model, rc = dashboard(render, base)
     first = model.value
-    rc.find(widget, label=label).widget.v_model = value
-    assert read(model.value.config) == read(base)  # controls apply on Reset, not mid-run
+    start = {name: rc.find(w, label=label).widget.v_model for w, label, name, _ in PAGE_CONTROLS}
+    assert start == viz.control_values(base)
+    for widget, label, _, value in PAGE_CONTROLS:
+        rc.find(widget, label=label).widget.v_model = value
+    rc.find(v.TextField, label="Seed").widget.fire_event("keyup.enter", None)
+    assert model.value is first and model.value.config == base  # controls apply on Reset only
     click(rc, "Reset")
-    assert model.value is not first
-    assert read(model.value.config) == value
-    assert model_in_use(rc)[label] == str(value)
-
-
-def test_seed_control_reseeds_the_model(render, base):
-    model, rc = dashboard(render, base)
-    seed = rc.find(v.TextField, label="Seed").widget
-    seed.v_model = "99"
-    seed.fire_event("keyup.enter", None)
-    click(rc, "Reset")
+    assert model.value is not first and model.value.steps == 0
+    chosen = {name: value for _, _, name, value in PAGE_CONTROLS}
+    assert viz.control_values(model.value.config) == chosen
+    assert model.value.config == viz.with_controls(base, **chosen)  # nothing else changed
     assert model.value.config.seed == 99
-    assert model.value.config.model_copy(update={"seed": base.seed}) == base
+    assert model_in_use(rc) == {label: str(value) for _, label, _, value in PAGE_CONTROLS}
 
 
 def test_page_builds_its_model_from_the_environment(render, tmp_path, monkeypatch):

@@ -61,14 +61,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(scenario: Path, log: Path) -> Iterator[str]:
-    """Run `ouroboros viz SCENARIO` on a free port; yield its URL once it answers."""
+def started(scenario: Path, log: Path) -> Iterator[Callable[[], str]]:
+    """Start `ouroboros viz SCENARIO` on a free port; yield a function that waits until it
+    answers and returns its URL (so the caller can launch Chromium meanwhile)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, "-m", "simulation.cli", "viz", str(scenario), "--port", str(port)]
     with log.open("w") as sink:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-    try:
+
+    def answering() -> str:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
@@ -76,13 +78,15 @@ def serve(scenario: Path, log: Path) -> Iterator[str]:
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     if response.status == 200:
-                        break
+                        return url
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"ouroboros viz did not answer at {url}:\n{log.read_text()}")
             time.sleep(0.25)
-        yield url
+
+    try:
+        yield answering
     finally:
         proc.terminate()
         try:
@@ -90,6 +94,13 @@ def serve(scenario: Path, log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def serve(scenario: Path, log: Path) -> Iterator[str]:
+    """Run `ouroboros viz SCENARIO` on a free port; yield its URL once it answers."""
+    with started(scenario, log) as answering:
+        yield answering()
 
 
 def retry_detached[T](action: Callable[[], T]) -> T:
@@ -104,13 +115,18 @@ def retry_detached[T](action: Callable[[], T]) -> T:
         return action()
 
 
-@pytest.fixture(scope="module")
-def browser():
+def require_browser() -> None:
+    """Skip (or, with OUROBOROS_REQUIRE_BROWSER=1, fail) when the tests cannot run here."""
     reason = missing_browser()
     if reason is not None:
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"browser tests are required ({REQUIRE_ENV}=1) but {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -120,17 +136,26 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def url(browser, tmp_path_factory) -> Iterator[str]:
-    """The page for a small scenario (a few hundred milliseconds per model step)."""
+def server(tmp_path_factory) -> Iterator[Callable[[], str]]:
+    """`ouroboros viz` of a small scenario (a few hundred milliseconds per model step), started
+    before Chromium launches: both take seconds."""
+    require_browser()
     folder = tmp_path_factory.mktemp("viz")
     scenario = folder / "small.yaml"
     scenario.write_text(yaml.safe_dump(small_scenario(steps=12).to_dict()))
-    with serve(scenario, folder / "server.log") as address:
-        yield address
+    with started(scenario, folder / "server.log") as answering:
+        yield answering
+
+
+@pytest.fixture(scope="module")
+def url(server, browser) -> str:
+    """The page's URL once the server answers (`server` is requested first: it starts first)."""
+    return server()
 
 
 class Session:
-    """One browser tab on the page, with every request and websocket it opened."""
+    """One browser tab on the page, with every request and websocket it opened, and the model
+    time it shows (`time`: a new page shows time 0, `step` and `reset` keep it)."""
 
     def __init__(self, browser, url: str):
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -147,6 +172,8 @@ class Session:
         self.step_button = self.page.get_by_role("button", name="Step")
         self.step_button.wait_for()
         self.wait_for_figures()
+        self.time = 0
+        self.time_shown(0)
 
     def figure_sources(self) -> list[str]:
         return self.page.evaluate("[...document.querySelectorAll('img')].map(i => i.src)")
@@ -182,11 +209,21 @@ class Session:
     def time_shown(self, t: int) -> None:
         self.page.get_by_text(f"Time: {t}.0", exact=True).wait_for()
 
-    def step(self, t: int) -> None:
-        """Press Step and wait until the page shows model time `t` and new figures."""
+    def step(self) -> None:
+        """Press Step and wait until the page shows the next model time and new figures."""
         before = self.figure_sources()
         retry_detached(self.step_button.click)
-        self.time_shown(t)
+        self.time_shown(self.time + 1)
+        self.time += 1
+        self.wait_for_figures(changed_from=before)
+
+    def reset(self) -> None:
+        """Press Reset (the model must have run) and wait for time 0 and new figures."""
+        assert self.time > 0, "Reset of a model at time 0 redraws nothing to wait for"
+        before = self.figure_sources()
+        retry_detached(self.page.get_by_role("button", name="Reset").click)
+        self.time_shown(0)
+        self.time = 0
         self.wait_for_figures(changed_from=before)
 
     def cell(self, control: str):
@@ -194,11 +231,26 @@ class Session:
         return self.page.locator("tr").filter(has_text=control).locator("td").nth(1)
 
 
+@pytest.fixture(scope="module")
+def tabs() -> Iterator[list[Session]]:
+    """The module's open tab (none or one): a page load takes seconds, so tests share it."""
+    open_tabs: list[Session] = []
+    yield open_tabs
+    for tab in open_tabs:
+        tab.page.close()
+
+
 @pytest.fixture
-def session(browser, url) -> Iterator[Session]:
-    tab = Session(browser, url)
-    yield tab
-    tab.page.close()
+def session(url, browser, tabs, request) -> Iterator[Session]:
+    """The shared tab, opened on first use. Its model only moves on between tests: each test
+    starts from the tab's `time`, not from 0, and controls a test changes are not read by the
+    others. A failed test leaves the tab in an unknown state, so the next test gets a new one."""
+    if not tabs:
+        tabs.append(Session(browser, url))
+    failed = request.session.testsfailed
+    yield tabs[0]
+    if request.session.testsfailed > failed:
+        tabs.pop().page.close()
 
 
 def test_page_loads_with_network_and_plots_and_fetches_nothing_outside(session):
@@ -207,8 +259,8 @@ def test_page_loads_with_network_and_plots_and_fetches_nothing_outside(session):
     for i in range(FIGURES):
         expect(session.page.locator("img").nth(i)).to_be_visible(timeout=TIMEOUT_MS)
     expect(session.page.get_by_text("Model in use")).to_be_visible(timeout=TIMEOUT_MS)
-    session.time_shown(0)
-    session.step(1)
+    session.time_shown(session.time)  # 0 on a new tab (which `Session` also checks)
+    session.step()
     hosts = {urlsplit(u).hostname for u in session.urls if not u.startswith(("data:", "blob:"))}
     assert any(u.startswith("ws://127.0.0.1") for u in session.urls)  # the live connection
     assert hosts and hosts <= LOOPBACK, sorted(hosts - LOOPBACK)
@@ -216,26 +268,29 @@ def test_page_loads_with_network_and_plots_and_fetches_nothing_outside(session):
 
 
 def test_three_steps_change_every_plot(session):
-    before = session.figures()
-    for t in (1, 2, 3):
-        session.step(t)
+    before, start = session.figures(), session.time
+    for _ in range(3):
+        session.step()
     after = session.figures()
     assert all(a != b for a, b in zip(before, after, strict=True))
     from playwright.sync_api import expect
 
-    expect(session.page.get_by_text("step 3 of 12")).to_be_visible(timeout=TIMEOUT_MS)
+    assert session.time == start + 3
+    expect(session.page.get_by_text(f"step {session.time} of 12")).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def test_slider_then_reset_rebuilds_the_model_with_the_new_value(session):
+    """Run the model (unless an earlier test did), move a slider, Reset: back to time 0 with
+    the slider's value. (The slider then stays at 0: no other test reads it.)"""
     assert session.cell("Detector TPR").inner_text() == "0.8"
-    session.step(1)
+    if session.time == 0:
+        session.step()
     thumb = session.page.locator(".v-input").filter(has_text="Detector TPR").get_by_role("slider")
     retry_detached(thumb.focus)
     retry_detached(lambda: thumb.press("Home"))  # the slider's minimum: TPR 0
     assert thumb.get_attribute("aria-valuenow") == "0"
     assert session.cell("Detector TPR").inner_text() == "0.8"  # applies on Reset only
-    retry_detached(session.page.get_by_role("button", name="Reset").click)
-    session.time_shown(0)
+    session.reset()
     session.page.get_by_text("step 0 of 12").wait_for()
     assert session.cell("Detector TPR").inner_text() == "0.0"
 
@@ -247,9 +302,9 @@ def test_step_latency_in_the_browser(browser, scenario, tmp_path):
     with serve(ROOT / "scenarios" / scenario, tmp_path / "server.log") as address:
         tab = Session(browser, address)
         seconds = []
-        for t in range(1, 7):
+        for _ in range(6):
             start = time.perf_counter()
-            tab.step(t)
+            tab.step()
             seconds.append(time.perf_counter() - start)
         tab.page.close()
     median = statistics.median(seconds)

@@ -8,13 +8,13 @@ leaves no worker behind and resumes to bit-identical tables.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -26,39 +26,112 @@ from simulation import files, runner, sweep_status
 from simulation.cli import app
 from simulation.runner import ResultsNotSaved, run_scenario
 from tests.conftest import small_scenario
-from tests.test_sweep import _run, _same_results, _sweep_scenario
+from tests.test_sweep import _reference, _same_results, _sweep_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FILES = ["distributions.parquet", "manifest.json", "metrics.parquet", "scenario.yaml"]
 RUN_FILES = sorted([*RUN_FILES, "summary.csv"])
 
-# The CLI in a child process, with test hooks: `OURO_MARKS` gets a file `simulating` when a
-# simulation starts and `writing` at every flush; each flush sleeps `OURO_FLUSH_DELAY` seconds;
+# The CLI in child processes forked from a "zygote": one Python process per test module that
+# imports the CLI and what a run or a sweep imports once, then forks a child per command (a fresh
+# interpreter spends seconds on those imports; a sweep's pool workers are still started fresh, by
+# the child, as the product starts them). A child runs in its own session, with test hooks read
+# from its environment: `OURO_MARKS` is a folder where the child appends the path of every file
+# it flushes to `flushes`; `OURO_HOLD` stops it at one point for good (until the test kills it),
+# after writing what it was doing to `held`: `simulating` after the first step of the first
+# simulation, `<glob>#<n>` at the n-th flush (fsync) of a file whose name matches <glob>;
 # `OURO_FROZEN_CLOCK` stops the clock of folder names.
-DRIVER = """
-import os, sys, time
+ZYGOTE = """
+import fnmatch, json, os, signal, sys, time, traceback
 from datetime import datetime, UTC
 from pathlib import Path
-from simulation import files, runner
+from simulation import cli, files, runner, sweep, sweep_status  # what a run or a sweep imports
+from simulation.cli import app
+
+
+def reap(signum, frame):
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def serve():
+    signal.signal(signal.SIGCHLD, reap)
+    while line := sys.stdin.readline():
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            return request
+        print(pid, flush=True)
+    sys.exit(0)
+
+
+request = serve()  # from here on: a child
+os.setsid()
+os.chdir(request["cwd"])
+os.environ.clear()
+os.environ.update(request["env"])
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 0)
+os.dup2(null, 1)
+os.dup2(os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), 2)
+sys.argv = ["ouroboros", *request["args"]]
 marks = Path(os.environ["OURO_MARKS"])
-delay = float(os.environ.get("OURO_FLUSH_DELAY", "0"))
+hold = os.environ.get("OURO_HOLD", "")
+pattern, _, nth = hold.partition("#")
 real_fsync, real_simulate = files.fsync_file, runner.simulate
+matched = []
+
+
+def held(what):
+    (marks / ".held").write_text(what)
+    (marks / ".held").rename(marks / "held")  # whole, or not yet there
+    while True:
+        time.sleep(60)
+
+
 def fsync_file(path):
-    (marks / "writing").touch()
-    time.sleep(delay)
+    with open(marks / "flushes", "a") as log:
+        log.write(f"{path}\\n")
+    if nth and fnmatch.fnmatch(Path(path).name, pattern):
+        matched.append(path)
+        if len(matched) == int(nth):
+            held(str(path))
     real_fsync(path)
-def simulate(*args, **kwargs):
-    (marks / "simulating").touch()
-    return real_simulate(*args, **kwargs)
-files.fsync_file, runner.simulate = fsync_file, simulate
+
+
+def simulate(scenario, design_point=0, replication=0, on_step=None):
+    def step(model):
+        if on_step is not None:
+            on_step(model)
+        if model.steps == 1:
+            held(f"simulating: step 1 of {scenario.steps}")
+
+    return real_simulate(scenario, design_point, replication, step)
+
+
+files.fsync_file = fsync_file
+if hold == "simulating":
+    runner.simulate = simulate
 if os.environ.get("OURO_FROZEN_CLOCK"):
     class Frozen(datetime):
         @classmethod
         def now(cls, tz=None):
             return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     files.datetime = Frozen
-from simulation.cli import app
-app(args=sys.argv[1:], prog_name="ouroboros")
+try:
+    app(args=request["args"], prog_name="ouroboros")
+    code = 0
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+except BaseException:
+    traceback.print_exc()
+    code = 1
+Path(request["status"]).write_text(str(code))
+sys.exit(code)
 """
 
 
@@ -68,19 +141,13 @@ def scenario_file(tmp: Path, scenario) -> Path:
     return path
 
 
-def start(tmp: Path, args: list[str], delay: float = 0.0, **env: str) -> subprocess.Popen:
-    """The CLI in its own session (so that a test can clean up every process it started)."""
-    marks = tmp / "marks"
-    marks.mkdir(exist_ok=True)
-    environ = {**os.environ, "OURO_MARKS": str(marks), "OURO_FLUSH_DELAY": str(delay), **env}
-    return subprocess.Popen(
-        [sys.executable, "-c", DRIVER, *args, "-q"],
-        cwd=ROOT,
-        env=environ,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def gone(pid: int) -> bool:
+    """Exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
 
 
 def wait_for(condition, seconds: float = 60.0) -> None:
@@ -90,11 +157,85 @@ def wait_for(condition, seconds: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-def kill_session(proc: subprocess.Popen) -> None:
+class Child:
+    """A CLI child of the zygote, with the part of `subprocess.Popen` the tests use."""
+
+    def __init__(self, pid: int, status: Path, stderr: Path):
+        self.pid, self.status, self.stderr = pid, status, stderr
+
+    def poll(self) -> int | None:
+        """None while it runs, then its exit status (-9: killed before it could exit)."""
+        if not gone(self.pid):
+            return None
+        return int(self.status.read_text()) if self.status.exists() else -signal.SIGKILL
+
+    def wait(self, timeout: float = 120.0) -> int:
+        wait_for(lambda: gone(self.pid), timeout)
+        return self.poll()
+
+    def errors(self) -> str:
+        return self.stderr.read_text() if self.stderr.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zygote")
+    with open(folder / "stderr", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    proc.log = folder / "stderr"
+    yield proc
+    proc.stdin.close()
+    proc.wait(timeout=60)
+
+
+_children = itertools.count()
+
+
+def start(zygote, tmp: Path, args: list[str], **env: str) -> Child:
+    """The CLI with `args` in a new child of the zygote, in its own session (so that a test can
+    clean up every process it started); `env` adds to this process's environment."""
+    marks = tmp / "marks"
+    marks.mkdir(exist_ok=True)
+    n = next(_children)
+    status, stderr = tmp / f"child-{n}.status", tmp / f"child-{n}.stderr"
+    request = {
+        "args": [*args, "-q"],
+        "env": {**os.environ, "OURO_MARKS": str(marks), **env},
+        "cwd": str(ROOT),
+        "status": str(status),
+        "stderr": str(stderr),
+    }
+    zygote.stdin.write(json.dumps(request) + "\n")
+    zygote.stdin.flush()
+    pid = zygote.stdout.readline()
+    assert pid, f"the zygote died: {zygote.log.read_text()}"
+    return Child(int(pid), status, stderr)
+
+
+def kill_session(proc: Child) -> None:
     """SIGKILL whatever is left of a process's session (the test's own clean-up)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def kill_when_held(proc: Child, marks: Path) -> str:
+    """Wait until `proc` holds (see `ZYGOTE`), SIGKILL it there; returns what it was doing."""
+    held = marks / "held"
+    wait_for(lambda: held.exists() or proc.poll() is not None, 120)
+    assert proc.poll() is None, f"finished before the kill: {proc.errors()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    what = held.read_text()
+    held.unlink()
+    return what
 
 
 def assert_complete_run_folder(folder: Path) -> None:
@@ -123,48 +264,55 @@ def assert_nothing_half_written(out: Path) -> list[Path]:
     return complete
 
 
-FLUSH = 0.15  # seconds per flush: a run folder has 5 files, each flushed twice (~1.5 s)
-
-
 @pytest.mark.parametrize(
-    "mark, after",
+    "hold",
     [
-        ("simulating", 0.02),  # in the middle of the simulation
-        ("writing", 0.05),  # flushing the first staged file
-        ("writing", 3.5 * FLUSH),  # among the staged files
-        ("writing", 6.5 * FLUSH),  # flushing the staged folder before its rename
-        ("writing", 9.5 * FLUSH),  # the last flush before the rename
-        ("exit", 0.0),  # not killed: one complete folder
+        pytest.param("simulating", id="simulating"),  # in the middle of the simulation
+        pytest.param("*#1", id="flush1"),  # flushing the first staged file
+        pytest.param("*#4", id="flush4"),  # among the staged files
+        pytest.param("*#7", id="flush7"),  # flushing the staged folder before its rename
+        pytest.param("*#10", id="flush10"),  # the last flush before the rename
+        pytest.param("", id="exit"),  # not killed: one complete folder
     ],
 )
-def test_a_killed_run_leaves_complete_folders_or_stale_leftovers(tmp_path, mark, after):
+def test_a_killed_run_leaves_complete_folders_or_stale_leftovers(zygote, tmp_path, hold):
     path = scenario_file(tmp_path, small_scenario(steps=2, replications=2))
     out = tmp_path / "out"
-    proc = start(tmp_path, ["run", str(path), "--out", str(out)], delay=FLUSH)
+    flushes = tmp_path / "marks" / "flushes"
+    proc = start(zygote, tmp_path, ["run", str(path), "--out", str(out)], OURO_HOLD=hold)
     try:
-        if mark == "exit":
-            assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
+        if not hold:
+            assert proc.wait() == 0, proc.errors()
+            # The flushes the kills aim at: the run folder's 5 files staged one by one, then
+            # each again in the staged folder, the last just before its rename.
+            flushed = [Path(line) for line in flushes.read_text().splitlines()]
+            staged = [bool(files.STAGING.match(p.name)) for p in flushed]
+            assert staged == [True] * 5 + [False] * 5, flushed
+            assert sorted(p.name for p in flushed[5:]) == RUN_FILES
         else:
-            wait_for(lambda: (tmp_path / "marks" / mark).exists() or proc.poll() is not None)
-            assert proc.poll() is None, "finished before the kill"
-            time.sleep(after)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+            held = kill_when_held(proc, tmp_path / "marks")
             leftovers = files.stale_staging(out)
-            assert leftovers if mark == "writing" else not leftovers  # the kill hit the writer
+            if hold == "simulating":
+                assert held.startswith("simulating: step 1 of 2"), held
+                assert not leftovers and not flushes.exists()
+            else:  # the kill hit the writer at the flush aimed at
+                held = Path(held)
+                assert leftovers == [held.parent], (leftovers, held)  # the staged run folder
+                assert bool(files.STAGING.match(held.name)) == (int(hold[2:]) <= 5), held
+                assert len(flushes.read_text().splitlines()) == int(hold[2:])
     finally:
         kill_session(proc)
     complete = assert_nothing_half_written(out)
-    assert len(complete) == (1 if mark == "exit" else 0)
+    assert len(complete) == (0 if hold else 1)
 
 
-def test_two_runs_finishing_in_the_same_second_both_land(tmp_path):
+def test_two_runs_finishing_in_the_same_second_both_land(zygote, tmp_path):
     path = scenario_file(tmp_path, small_scenario(steps=2))
     out = tmp_path / "out"
     args = ["run", str(path), "--out", str(out)]
-    procs = [start(tmp_path, args, OURO_FROZEN_CLOCK="1") for _ in range(2)]
+    procs = [start(zygote, tmp_path, args, OURO_FROZEN_CLOCK="1") for _ in range(2)]
     for proc in procs:
-        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
+        assert proc.wait() == 0, proc.errors()
     folders = assert_nothing_half_written(out)
     assert sorted(p.name for p in folders) == ["small-20260102T030405Z", "small-20260102T030405Z-2"]
     first, second = (pd.read_parquet(p / "metrics.parquet") for p in folders)
@@ -186,23 +334,18 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
-def gone(pid: int) -> bool:
-    """Exited (a zombie nobody reaped yet counts as exited)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state in ("Z", "X")
+def kill_sweep_and_watch_workers(zygote, tmp_path: Path, executor: str) -> Path:
+    """SIGKILL a sweep's own process mid-run (not its workers); its workers must exit soon.
 
-
-def kill_sweep_and_watch_workers(tmp_path: Path, executor: str) -> Path:
-    """SIGKILL a sweep's own process mid-run (not its workers); its workers must exit soon."""
-    path = scenario_file(tmp_path, _sweep_scenario(steps=6))
+    The sweep is held at the flush of the second run's first part: one run recorded, the
+    others computed or under way in the workers."""
+    path = scenario_file(tmp_path, _sweep_scenario())
     out = tmp_path / "killed"
     args = ["sweep", str(path), "--out", str(out), "-w", "2", "--executor", executor]
-    proc = start(tmp_path, args)
+    proc = start(zygote, tmp_path, args, OURO_HOLD=".run-*.staging-*#3")
     try:
-        wait_for(lambda: len(list(out.glob("*/parts/*.metrics.parquet"))) >= 1, 120)
+        wait_for(lambda: (tmp_path / "marks" / "held").exists() or proc.poll() is not None, 120)
+        assert proc.poll() is None, f"finished before the kill: {proc.errors()}"
         workers = children(proc.pid)
         assert sum("spawn_main" in cmd for cmd in workers.values()) >= 2, workers
         os.kill(proc.pid, signal.SIGKILL)
@@ -217,60 +360,59 @@ def kill_sweep_and_watch_workers(tmp_path: Path, executor: str) -> Path:
         for pid in children(proc.pid):  # pragma: no cover - only if the assertion failed
             os.kill(pid, signal.SIGKILL)
     (folder,) = out.iterdir()
+    assert Path((tmp_path / "marks" / "held").read_text()).parent == folder / "parts"
     return folder
 
 
-def test_process_pool_workers_die_with_a_killed_sweep_which_then_resumes(tmp_path):
-    folder = kill_sweep_and_watch_workers(tmp_path, "process")
-    assert 1 <= len(list(folder.glob("parts/*.metrics.parquet"))) < 8
+def test_process_pool_workers_die_with_a_killed_sweep_which_then_resumes(
+    zygote, tmp_path, tmp_path_factory
+):
+    folder = kill_sweep_and_watch_workers(zygote, tmp_path, "process")
+    assert len(list(folder.glob("parts/*.metrics.parquet"))) == 1
     assert not (folder / "metrics.parquet").exists()
-    result = CliRunner().invoke(app, ["sweep", "--resume", str(folder), "-w", "2", "-q"])
+    result = CliRunner().invoke(app, ["sweep", "--resume", str(folder), "-w", "1", "-q"])
     assert result.exit_code == 0, result.output
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        clean = _run(tmp_path / "clean", pool, _sweep_scenario(steps=6))
-    _same_results(folder, clean)
+    _same_results(folder, _reference(tmp_path_factory))
 
 
 @pytest.mark.slow
-def test_dask_workers_die_with_a_killed_sweep(tmp_path):
+def test_dask_workers_die_with_a_killed_sweep(zygote, tmp_path):
     """distributed's own nanny-less watch: a worker exits when its parent's pipe closes."""
-    kill_sweep_and_watch_workers(tmp_path, "dask")
+    kill_sweep_and_watch_workers(zygote, tmp_path, "dask")
 
 
-def test_a_sweep_killed_while_writing_resumes_to_identical_tables(tmp_path):
+def test_a_sweep_killed_while_writing_resumes_to_identical_tables(
+    zygote, tmp_path, tmp_path_factory
+):
     """Killed at the first flush of a part, then during the assembly, then resumed."""
-    scenario = _sweep_scenario(steps=3)
-    path = scenario_file(tmp_path, scenario)
+    path = scenario_file(tmp_path, _sweep_scenario())
     out = tmp_path / "out"
-    proc = start(tmp_path, ["sweep", str(path), "--out", str(out), "-w", "1"], delay=0.2)
+    args = ["sweep", str(path), "--out", str(out), "-w", "1"]
+    proc = start(zygote, tmp_path, args, OURO_HOLD=".run-*.staging-*#1")
     try:
-        wait_for(lambda: (tmp_path / "marks" / "writing").exists())
-        wait_for(lambda: any(out.glob("*/parts/.*.staging-*")))  # a part is being written
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        held = Path(kill_when_held(proc, tmp_path / "marks"))
     finally:
         kill_session(proc)
     (folder,) = out.iterdir()
+    assert held.parent == folder / "parts"  # a part was being written
     assert not list((folder / "parts").glob("*.parquet"))  # no part published yet
-    assert files.stale_staging(folder / "parts")
+    assert files.stale_staging(folder / "parts") == [held]
     assert sweep_status.clean_leftovers(folder) and not files.stale_staging(folder / "parts")
 
-    (tmp_path / "marks" / "writing").unlink()
-    proc = start(tmp_path, ["sweep", "--resume", str(folder), "-w", "2"], delay=0.05)
+    args = ["sweep", "--resume", str(folder), "-w", "1"]
+    proc = start(zygote, tmp_path, args, OURO_HOLD=".metrics.parquet.staging-*#1")
     try:
-        wait_for(lambda: len(list(folder.glob("parts/*.metrics.parquet"))) == 8, 120)
-        wait_for(lambda: any(folder.glob(".metrics.parquet.staging-*")), 60)  # assembling
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        held = Path(kill_when_held(proc, tmp_path / "marks"))
     finally:
         kill_session(proc)
-    assert not (folder / "metrics.parquet").exists() and files.stale_staging(folder)
+    assert held.parent == folder  # assembling: distributions.parquet done, metrics.parquet not
+    assert len(list(folder.glob("parts/*.metrics.parquet"))) == 8
+    assert (folder / "distributions.parquet").exists()
+    assert not (folder / "metrics.parquet").exists() and files.stale_staging(folder) == [held]
 
     result = CliRunner().invoke(app, ["sweep", "--resume", str(folder), "-w", "1", "-q"])
     assert result.exit_code == 0, result.output
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        clean = _run(tmp_path / "clean", pool, scenario)
-    _same_results(folder, clean)
+    _same_results(folder, _reference(tmp_path_factory))
 
 
 def test_a_run_that_cannot_be_written_is_rescued(tmp_path, monkeypatch):

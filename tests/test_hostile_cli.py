@@ -13,6 +13,8 @@ import os
 import shutil
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +23,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+from simulation import sweep as sweeps
 from simulation.cli import app
 
 TINY = """\
@@ -227,6 +230,15 @@ CASES: dict[str, Case] = {
 }
 
 
+@contextmanager
+def thread_pool(kind: str = "process", workers: int = 1, scheduler: str | None = None):
+    """`sweeps.open_executor` here: threads, not worker processes, which take seconds each to
+    start. What a sweep's runs execute on is not what these cases are about; sweeps, resumed
+    ones too, on process pools and Dask are tested in test_sweep.py and test_durability.py."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield pool
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> dict[str, Path]:
     """A tiny scenario, a tiny sweep scenario, a finished run folder and sweep folder."""
@@ -234,11 +246,13 @@ def finished(tmp_path_factory) -> dict[str, Path]:
     (root / "tiny.yaml").write_text(TINY)
     (root / "tiny_sweep.yaml").write_text(TINY_SWEEP)
     runner = CliRunner()
-    for command in ("run", "sweep"):
-        name = "tiny" if command == "run" else "tiny_sweep"
-        args = [command, str(root / f"{name}.yaml"), "-q", "--out", str(root / command)]
-        result = runner.invoke(app, args + (["--workers", "1"] if command == "sweep" else []))
-        assert result.exit_code == 0, result.output
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweeps, "open_executor", thread_pool)
+        for command in ("run", "sweep"):
+            name = "tiny" if command == "run" else "tiny_sweep"
+            args = [command, str(root / f"{name}.yaml"), "-q", "--out", str(root / command)]
+            result = runner.invoke(app, args + (["--workers", "1"] if command == "sweep" else []))
+            assert result.exit_code == 0, result.output
     (run,) = (root / "run").iterdir()
     (sweep,) = (root / "sweep").iterdir()
     return {
@@ -286,37 +300,57 @@ def busy_port():
         yield sock.getsockname()[1]
 
 
+Outcome = tuple[Path, Result, set[str]]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, finished) -> Callable[[str, int], Outcome]:
+    """`outcome(name, port)`: case `name` run once per test process in a folder of its own (the
+    current folder, where the default --out runs/ lands; sweeps on `thread_pool`): the folder,
+    the result and the paths the command created there. Tests only read what a case left."""
+    done: dict[str, Outcome] = {}
+
+    def outcome(name: str, port: int) -> Outcome:
+        if name not in done:
+            tmp = tmp_path_factory.mktemp(name)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.chdir(tmp)
+                patch.setattr(sweeps, "open_executor", thread_pool)
+                args = materialise(CASES[name], tmp, finished, port)
+                before = entries(tmp)
+                result = CliRunner().invoke(app, args)
+            done[name] = tmp, result, entries(tmp) - before
+        return done[name]
+
+    return outcome
+
+
 def test_there_are_at_least_forty_cases():
     assert len(CASES) >= 40
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_hostile_command(name, tmp_path, finished, busy_port, monkeypatch):
+def test_hostile_command(name, outcomes, busy_port):
     case = CASES[name]
-    monkeypatch.chdir(tmp_path)  # the default --out runs/ lands here
-    args = materialise(case, tmp_path, finished, busy_port)
-    before = entries(tmp_path)
-    result = CliRunner().invoke(app, args)
+    _, result, created = outcomes(name, busy_port)
     output = " ".join(result.output.split())
     assert result.exit_code == case.code, result.output
     assert isinstance(result.exception, SystemExit | None), result.exception  # no traceback
     assert case.fragment in output, result.output
-    created = entries(tmp_path) - before
     if case.code == 2:
         assert created == set(), f"a refused command left {sorted(created)[:5]}"
         assert len([line for line in result.output.splitlines() if "error:" in line]) >= 1
     assert not [p for p in created if "staging" in p], created
 
 
-def test_the_truncated_part_is_set_aside_and_rerun(tmp_path, finished, busy_port):
+def test_the_truncated_part_is_set_aside_and_rerun(outcomes, finished, busy_port):
     """The assembled results are replaced only by complete new ones, equal to the originals."""
-    args = materialise(CASES["resume_truncated_part"], tmp_path, finished, busy_port)
-    result = CliRunner().invoke(app, args)
+    tmp, result, _ = outcomes("resume_truncated_part", busy_port)  # its run of the case above
     assert result.exit_code == 0, result.output
-    assert list((tmp_path / "sweep" / "parts" / "damaged").iterdir())
+    assert list((tmp / "sweep" / "parts" / "damaged").iterdir())
     for table in ("metrics.parquet", "distributions.parquet"):
         pd.testing.assert_frame_equal(
-            pd.read_parquet(tmp_path / "sweep" / table),
+            pd.read_parquet(tmp / "sweep" / table),
             pd.read_parquet(finished["sweep"] / table),
         )
 

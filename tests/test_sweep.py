@@ -30,6 +30,21 @@ def _sweep_scenario(**sections):
     return small_scenario(**{"steps": 4, "replications": 2, "sweep": SWEEP, **sections})
 
 
+_REFERENCES: dict[str, Path] = {}
+
+
+def _reference(tmp_path_factory, scenario=None) -> Path:
+    """The folder of `scenario`'s sweep (default `_sweep_scenario()`) run serially in this
+    process: what any other way of running it must reproduce byte for byte. Made once per test
+    process and scenario, then only read (tests must not write into it)."""
+    scenario = scenario or _sweep_scenario()
+    key = scenario.config_hash()
+    if key not in _REFERENCES:
+        with ThreadPoolExecutor(max_workers=1) as serial:
+            _REFERENCES[key] = _run(tmp_path_factory.mktemp("reference"), serial, scenario)
+    return _REFERENCES[key]
+
+
 def _run(tmp: Path, executor, scenario=None) -> Path:
     scenario = scenario or _sweep_scenario()
     folder, design = sweeps.create(scenario, tmp)
@@ -44,11 +59,10 @@ def _same_results(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_results_do_not_depend_on_workers_or_executor(tmp_path):
+def test_results_do_not_depend_on_workers_or_executor(tmp_path, tmp_path_factory):
     from dask.distributed import Client, LocalCluster
 
-    with ThreadPoolExecutor(max_workers=1) as serial:
-        one = _run(tmp_path / "serial", serial)
+    one = _reference(tmp_path_factory)  # one thread
     with ThreadPoolExecutor(max_workers=3) as threads:
         three = _run(tmp_path / "threads", threads)
     with (
@@ -65,12 +79,10 @@ def test_results_do_not_depend_on_workers_or_executor(tmp_path):
     assert list(summary.columns[:5]) == head
 
 
-def test_a_process_pool_gives_the_same_results(tmp_path):
-    with ThreadPoolExecutor(max_workers=1) as serial:
-        one = _run(tmp_path / "serial", serial)
+def test_a_process_pool_gives_the_same_results(tmp_path, tmp_path_factory):
     with sweeps.open_executor("process", workers=2) as pool:
         two = _run(tmp_path / "pool", pool)
-    _same_results(one, two)
+    _same_results(_reference(tmp_path_factory), two)
 
 
 def test_arms_share_random_numbers(tmp_path):
@@ -86,7 +98,7 @@ def test_arms_share_random_numbers(tmp_path):
     assert not arm_a.loc[0].equals(arm_a.loc[1])  # replications differ
 
 
-def test_a_failing_run_is_recorded_and_the_rest_finish(tmp_path, monkeypatch):
+def test_a_failing_run_is_recorded_and_the_rest_finish(tmp_path, tmp_path_factory, monkeypatch):
     real = sweeps.run_one
 
     def flaky(config, run_id, *args):
@@ -112,13 +124,13 @@ def test_a_failing_run_is_recorded_and_the_rest_finish(tmp_path, monkeypatch):
         sweeps.execute(folder, design, pool, on_finished=lambda rid, state: done.append(rid))
     sweeps.assemble(folder, scenario, design, {})
     assert done == [5]  # resume reruns only the failed run
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        clean = _run(tmp_path / "b", pool)
-    _same_results(folder, clean)
+    _same_results(folder, _reference(tmp_path_factory))
 
 
-def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
-    scenario = _sweep_scenario(steps=6)
+def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path, tmp_path_factory):
+    """The real entry point (`python -m simulation.cli`) in a fresh process, killed with its
+    workers once two runs are recorded, then resumed."""
+    scenario = _sweep_scenario()
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(scenario.to_dict()))
     out = tmp_path / "killed"
@@ -127,7 +139,7 @@ def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(list(out.glob("*/parts/*.metrics.parquet"))) < 2:
-            time.sleep(0.05)
+            time.sleep(0.01)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -140,9 +152,7 @@ def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
     assert result.exit_code == 0, result.output
     parts = {int(p.name[4:10]) for p in (folder / "parts").glob("*.metrics.parquet")}
     assert parts == set(range(8))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        clean = _run(tmp_path / "clean", pool, scenario)
-    _same_results(folder, clean)
+    _same_results(folder, _reference(tmp_path_factory, scenario))
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path):
@@ -165,13 +175,13 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     assert result.exit_code == 2 and "differs from the one this sweep ran" in result.output
 
 
-def test_cli_sweep_with_a_dask_local_cluster(tmp_path):
+def test_cli_sweep_with_a_dask_local_cluster(tmp_path, tmp_path_factory):
+    """The CLI's own `LocalCluster` (worker processes); one worker: each costs a fresh Python
+    start, and results not depending on the number of Dask workers is tested above."""
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(_sweep_scenario().to_dict()))
-    args = ["sweep", str(path), "--out", str(tmp_path), "--executor", "dask", "-w", "2", "-q"]
+    args = ["sweep", str(path), "--out", str(tmp_path), "--executor", "dask", "-w", "1", "-q"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        clean = _run(tmp_path / "clean", pool)
     (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("small-")]
-    _same_results(folder, clean)
+    _same_results(folder, _reference(tmp_path_factory))
