@@ -37,12 +37,10 @@ class AIModel(mesa.Agent):
         n_topics: int,
         n_words: int,
         farms: np.ndarray,
-        label_rate: float,
     ):
         super().__init__(model)
         self.index = index
         self.farms = farms
-        self.label_rate = label_rate
         self.farm_topics = config.farm_topics
         self.generator = TopicWordModel(
             n_topics,
@@ -59,7 +57,8 @@ class AIModel(mesa.Agent):
         self.cross_entropy = float("nan")
 
     def publish(self, n: int, step: int, doc_length: int) -> Documents:
-        """`n` synthetic documents on this model's farms; a share carries a provenance label.
+        """`n` synthetic documents on this model's farms; a share carries a provenance label
+        (`filtering.provenance.label_rate` at `step`: a rate or a schedule).
 
         The topic of a document is asked for, not decoded: under `farm_topics: demand` it is
         drawn from the humans' current interest mix (`HumanPopulation.mix`: what people read
@@ -75,7 +74,7 @@ class AIModel(mesa.Agent):
             topics = self.generator.sample_topics(n, rng)
         tokens = self.generator.sample_words(topics, doc_length, rng)
         site = rng.choice(self.farms, size=n)
-        labeled = rng.random(n) < self.label_rate
+        labeled = rng.random(n) < self.model.config.label_rate_at(step)
         return Documents.new(
             topics, tokens, site, step, ai_author=self.index, ai_fraction=1.0, labeled=labeled
         )
@@ -123,8 +122,11 @@ class WebCrawler(mesa.Agent):
         self.filter = crawl_filter
         self.target = target
         self.last_crawl = 0
+        # The last crawl's documents, before filtering: the detector's decisions, the ground
+        # truth and the model-written share of each (what the crawl metrics read).
         self.flagged = np.zeros(0, dtype=bool)
         self.synthetic = np.zeros(0, dtype=bool)
+        self.ai_fraction = np.zeros(0, dtype=np.float32)
 
     def visit_order(self) -> np.ndarray:
         """Sites in the order this crawl visits them."""
@@ -170,4 +172,5 @@ class WebCrawler(mesa.Agent):
         crawled = self.collect(candidates)
         result = self.filter.apply(crawled, archive, self.rng)
         self.flagged, self.synthetic = result.flagged, result.synthetic
+        self.ai_fraction = crawled.ai_fraction
         self.target.pool.add(result.kept, result.weights)

@@ -34,7 +34,15 @@ from simulation.model import WebEcosystem
 from simulation.network import SiteNetwork
 from simulation.observation import topic_distributions
 from simulation.runner import run_seed
-from simulation.scenario import Models, Scenario, ScenarioError, load, validate
+from simulation.scenario import (
+    Models,
+    PointSchedule,
+    Scenario,
+    ScenarioError,
+    Schedule,
+    load,
+    validate,
+)
 
 # Served over http on 127.0.0.1, solara warns on every page load that its session cookie falls
 # back to SameSite=lax, which is what a local page wants.
@@ -47,12 +55,13 @@ MAX_DRAWN_SITES = 400
 REGIMES: tuple[str, ...] = typing.get_args(Models.model_fields["regime"].annotation)
 
 # The AI-share control is `web_ai_share`, not `ai_share`: that is the name of the metric column
-# (the share scheduled at each step). It and the detector rates are special-cased below.
+# (the share scheduled at each step). Scheduled rates and the detector are special-cased below.
 AI_SHARE_KEY = "web.ai_share"
 DETECTOR_KEY = "filtering.detector"
+# Control name -> the scenario key of a rate that may follow a schedule.
+SCHEDULED_KEYS = {"web_ai_share": AI_SHARE_KEY, "label_rate": "filtering.provenance.label_rate"}
 # Control name -> the scenario key it sets.
 CONTROL_KEYS = {
-    "label_rate": "filtering.provenance.label_rate",
     "human_reserve": "filtering.human_reserve",
     "copy_rate": "humans.copy_rate",
     "regime": "models.regime",
@@ -67,15 +76,23 @@ def viz_scenario() -> Scenario:
     return load(path, json.loads(os.environ.get(OVERRIDES_ENV) or "[]"))
 
 
+def scheduled_end(rate: float | Schedule | PointSchedule) -> float:
+    """What the control of a scheduled rate shows: a constant, a schedule's `end`, or the value
+    of a point schedule's last point (the rate the run settles at)."""
+    if isinstance(rate, PointSchedule):
+        return list(rate.points.values())[-1]
+    return rate.end if isinstance(rate, Schedule) else rate
+
+
 def control_values(base: Scenario) -> dict[str, Any]:
-    """The controls' starting values: the scenario's own (a schedule's AI share is its end)."""
-    share = base.web.ai_share
+    """The controls' starting values: the scenario's own (scheduled rates: `scheduled_end`)."""
     detector = base.filtering.detector
     data = base.to_dict()
     return {
-        "web_ai_share": share if isinstance(share, float) else share.end,
+        "web_ai_share": scheduled_end(base.web.ai_share),
         "tpr": detector.tpr if detector else 0.0,
         "fpr": detector.fpr if detector else 0.0,
+        "label_rate": scheduled_end(base.filtering.provenance.label_rate),
         **{name: dotted.get(data, key) for name, key in CONTROL_KEYS.items()},
         "seed": str(base.seed),
     }
@@ -84,7 +101,8 @@ def control_values(base: Scenario) -> dict[str, Any]:
 def with_controls(base: Scenario, **controls: Any) -> Scenario:
     """`base` with the given control values applied; None (or absent) keeps the scenario's value.
 
-    The AI share sets a constant share, or the end of a schedule (start and shape are kept). A
+    The AI share and the label rate each set a constant, the end of a schedule (start and shape
+    are kept), or the value of a point schedule's last point (the other points are kept). A
     scenario without a detector keeps none while TPR and FPR both stay 0 (which flags nothing).
     """
     values = {k: v for k, v in controls.items() if v is not None}
@@ -100,10 +118,12 @@ def with_controls(base: Scenario, **controls: Any) -> Scenario:
                 [f"viz controls: seed must be a non-negative integer (got {text!r})"]
             )
         changes["seed"] = int(text)
-    if "web_ai_share" in values:
-        share = float(values["web_ai_share"])
-        schedule = dotted.get(data, AI_SHARE_KEY)
-        changes[AI_SHARE_KEY] = {**schedule, "end": share} if isinstance(schedule, dict) else share
+    for name in SCHEDULED_KEYS.keys() & values.keys():
+        key = SCHEDULED_KEYS[name]
+        old, at = dotted.get(data, key), ()
+        if isinstance(old, dict):
+            at = ("points", list(old["points"])[-1]) if "points" in old else ("end",)
+        changes[".".join((key, *at))] = float(values[name])
     if {"tpr", "fpr"} & values.keys():
         current = dotted.get(data, DETECTOR_KEY)
         detector = current or {"tpr": 0.0, "fpr": 0.0}
@@ -149,12 +169,15 @@ class VizEcosystem(WebEcosystem):
 
 def control_labels(base: Scenario) -> dict[str, str]:
     """What each control is called on the page."""
-    schedule = not isinstance(base.web.ai_share, float)
+
+    def rate(label: str, value: object) -> str:
+        return label if isinstance(value, float) else f"{label} (end of schedule)"
+
     return {
-        "web_ai_share": "AI share (end of schedule)" if schedule else "AI share",
+        "web_ai_share": rate("AI share", base.web.ai_share),
         "tpr": "Detector TPR",
         "fpr": "Detector FPR",
-        "label_rate": "Provenance label rate",
+        "label_rate": rate("Provenance label rate", base.filtering.provenance.label_rate),
         "human_reserve": "Human reserve",
         "copy_rate": "Copy rate",
         "regime": "Regime",

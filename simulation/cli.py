@@ -1,4 +1,5 @@
-"""The `ouroboros` command line (typer): run, check, schema, list, and the analysis verbs."""
+"""The `ouroboros` command line (typer): run, check, schema, list, sweep, and the analysis verbs
+(validate, calibrate, report, viz); the options they share are in `simulation.cli_options`."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from simulation.calibrate_cli import calibrate
+from simulation.cli_options import (
+    SCENARIO_DIR,
+    Force,
+    Overrides,
+    Quiet,
+    check_before_running,
+    load_scenario,
+)
 from simulation.console import err, fail, out, print_summary, step_progress, user_errors
 from simulation.scenario import Scenario, ScenarioError, load
 
 if TYPE_CHECKING:
     from simulation.designs import Design
-
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 app = typer.Typer(
     help="Ouroboros: simulate model collapse on the open web.",
@@ -26,18 +34,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-Overrides = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a scenario key, e.g. --set web.ai_share=0.5"),
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-Force = Annotated[
-    bool,
-    typer.Option(
-        "--force", help="Run even above the memory or work budget (see `ouroboros check`)."
-    ),
-]
-
 
 @app.callback()
 def main() -> None:
@@ -45,32 +41,6 @@ def main() -> None:
     from simulation.memory import keep_freed_memory
 
     keep_freed_memory()
-
-
-def check_before_running(
-    config: Scenario, out_dir: Path, source: str, *, force: bool, workers: int = 1
-) -> None:
-    """Everything that can fail before a simulation starts: the budget, the output folder.
-
-    Also removes the staging folders that killed runs left in `out_dir`, and says so.
-    """
-    from simulation import budget, files, preflight
-
-    est = budget.check_budget(config, force=force, source=source, workers=workers)
-    preflight.check_output_root(out_dir, config.name, need_bytes=est.output_bytes)
-    cleaned = files.clean_stale_staging(out_dir)
-    if cleaned:
-        err.print(
-            f"removed {len(cleaned)} unfinished folder(s) that killed runs left in {out_dir} "
-            f"(e.g. {cleaned[0].name})",
-            highlight=False,
-        )
-
-
-def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
-    with user_errors():
-        return load(path, overrides or [])
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 Twins = Annotated[
@@ -323,6 +293,9 @@ def validate(
     out.print(f"Report: [bold]{html_path}[/] and {md_path}", highlight=False)
     if not all(r.passed for r in results):
         raise typer.Exit(1)
+
+
+app.command()(calibrate)
 
 
 class ReportFormat(StrEnum):

@@ -1,5 +1,6 @@
-"""What the `ouroboros` command line prints: its consoles, error lines, progress bars and the
-table of final metrics (with the dilution/feedback split when a run has twins).
+"""What the `ouroboros` command line prints: its consoles, error lines, progress bars, the
+table of final metrics (with the dilution/feedback split when a run has twins) and the tables
+of `ouroboros calibrate` (targets against simulation, fitted parameters).
 
 Every user error ends here as one line per problem on stderr and exit status 2 (`fail`,
 `user_errors`), never a traceback.
@@ -11,9 +12,11 @@ import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,14 +29,19 @@ from rich.table import Table
 
 from simulation.scenario import ScenarioError
 
+if TYPE_CHECKING:
+    from analysis.calibration.check import Comparison
+    from analysis.calibration.fit import Fit
+
 out = Console()
 err = Console(stderr=True)
 
 
 def fail(problems: list[str]) -> None:
-    """Print one line per problem to stderr and exit with status 2."""
+    """Print one line per problem to stderr and exit with status 2 (a problem's text is never
+    read as markup: it quotes user input, such as a targets file's `[[free]]`)."""
     for line in problems:
-        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -114,3 +122,55 @@ def print_summary(run_dir: Path) -> None:
 def _plus_minus(mean: float, half: float) -> str:
     """'mean ± half' (only the mean when the half-width is undefined, e.g. one replication)."""
     return f"{mean:+.3g}" if math.isnan(half) else f"{mean:+.3g} ± {half:.2g}"
+
+
+def print_calibration(comparisons: list[Comparison], title: str) -> None:
+    """Each target against its simulated value: the measurement, its band, the simulated mean
+    ± its standard error over replications, pass or FAIL, and where the measurement is from
+    (a number in the table, the sources listed once below it)."""
+    sources = list(dict.fromkeys(c.target.source for c in comparisons))
+    table = Table(title=title, show_edge=False, pad_edge=False)  # fits 80 columns
+    table.add_column("target", overflow="fold", min_width=10)
+    table.add_column("date")
+    for column in ("value", "band", "simulated ± SE", "result", "source"):
+        right = column in ("value", "band", "simulated ± SE")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
+    for c in comparisons:
+        t = c.target
+        se = "" if math.isnan(c.se) else f" ± {c.se:.2g}"
+        table.add_row(
+            t.name,
+            c.when,
+            f"{t.value:.4g}",
+            f"{t.band[0]:.4g}–{t.band[1]:.4g}",
+            f"{c.simulated:.4g}{se}",
+            "[green]pass[/]" if c.passed else "[bold red]FAIL[/]",
+            f"[{sources.index(t.source) + 1}]",
+        )
+    out.print(table)
+    for number, source in enumerate(sources, start=1):
+        out.print(f"[{number}] {source}", highlight=False, markup=False)
+
+
+def print_fit(fit: Fit) -> None:
+    """The fitted parameters: each one's range, its best value and its confidence set."""
+    table = Table(title="Fitted parameters")
+    for column in ("parameter", "range", "best", f"confidence set ({fit.confidence:.0%})"):
+        table.add_column(column, justify="left" if column == "parameter" else "right")
+    best = fit.plan.values[fit.best]
+    for j, free in enumerate(fit.targets.free):
+        low, high = fit.extent(j)
+        scale = " (log)" if free.log else ""
+        table.add_row(
+            free.key,
+            f"{free.range[0]:.4g}–{free.range[1]:.4g}{scale}",
+            f"{best[j]:.4g}",
+            f"{low:.4g}–{high:.4g}",
+        )
+    out.print(table)
+    out.print(
+        f"Best of {len(fit.loss)} points: loss {fit.loss[fit.best]:.4g}; "
+        f"{int(fit.accepted.sum())} point(s) within loss {fit.threshold:.4g} form the "
+        "confidence set (loss = Σ ((simulated − value) / σ)², σ = band width / 4).",
+        highlight=False,
+    )

@@ -9,7 +9,7 @@ call per human. docs/ODD.md (2.4, 7.4-7.7) describes the writers' behaviour row 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import mesa
@@ -33,7 +33,9 @@ class HumanPopulation(mesa.Agent):
     of their own words that follow their assistant's word patterns (copying), `site` (n,) the
     site they write on and read around, `assistant` (n,) the AI model they read and draft with.
     `reference` (K,) is the population's interest mix at step 0, the pre-AI culture against
-    which topics fade and to which forgotten interests return.
+    which topics fade and to which forgotten interests return. `ai_assist_at(t)` is the
+    background level of drafting with AI at step `t` (`Scenario.ai_assist_at`: a constant or a
+    schedule, the diffusion of AI tools).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class HumanPopulation(mesa.Agent):
         content: ContentSpace,
         network: SiteNetwork,
         n_assistants: int,
+        ai_assist_at: Callable[[int], float],
     ):
         super().__init__(model)
         n, k = config.count, config.interests
@@ -50,12 +53,13 @@ class HumanPopulation(mesa.Agent):
         self.config = config
         self.content = content
         self.network = network
+        self.ai_assist_at = ai_assist_at
         # Interests are drawn from p*, so rare topics have few experts.
         self.topics = rng.choice(content.n_topics, size=(n, k), p=content.topic_probs).astype(
             np.int32
         )
         self.weights = rng.dirichlet(np.ones(k), size=n)
-        self.assist = np.full(n, config.ai_assist)
+        self.assist = np.full(n, ai_assist_at(0))
         self.style = np.zeros(n)
         self.site = network.home_sites(self.topics, self.weights, rng)
         self.assistant = rng.integers(n_assistants, size=n).astype(np.int16)
@@ -93,11 +97,12 @@ class HumanPopulation(mesa.Agent):
         self._forget(web_exposure, share)
 
     def _adopt(self, exposure: np.ndarray) -> None:
-        """Adoption: `assist` moves at `adopt_rate` toward `ai_assist + (1 − ai_assist)·e`, so it
-        rises with exposure and falls back to the initial level when exposure falls (7.5)."""
-        cfg = self.config
-        target = cfg.ai_assist + (1.0 - cfg.ai_assist) * exposure
-        self.assist += cfg.adopt_rate * (target - self.assist)
+        """Adoption: `assist` moves at `adopt_rate` toward `b + (1 − b)·e`, `b` the background
+        level `ai_assist` at this step, so it rises with exposure and falls back to `b` when
+        exposure falls (7.5)."""
+        level = self.ai_assist_at(self.model.steps)
+        target = level + (1.0 - level) * exposure
+        self.assist += self.config.adopt_rate * (target - self.assist)
 
     def _copy(self, exposure: np.ndarray) -> None:
         """Copying: `style` rises at `copy_rate · e` toward 1 and decays at `unlearn_rate` (7.5).
@@ -132,9 +137,10 @@ class HumanPopulation(mesa.Agent):
 
     def write(self, n: int, step: int, assistants: Sequence[AIModel]) -> Documents:
         """`n` human documents: random authors, topics from their interests. When the author
-        drafts with AI, the assistant writes the first `round(assist_words·L)` words; each of
-        the author's own words follows the assistant's pattern with probability `style`, else
-        comes from p*. `ai_fraction` is the share of words written in model patterns."""
+        drafts with AI, the assistant writes the first words (`drafted`), or every word with
+        probability `pure_ai`; each of the author's own words follows the assistant's pattern
+        with probability `style`, else comes from p*. `ai_fraction` is the share of words
+        written in model patterns (ODD 7.7)."""
         content, rng = self.content, self.rng
         length = content.doc_length
         authors = rng.integers(len(self), size=n)
@@ -143,10 +149,11 @@ class HumanPopulation(mesa.Agent):
             (cum < rng.random(n)[:, None] * cum[:, -1:]).sum(axis=1), cum.shape[1] - 1
         )
         topics = self.topics[authors, slot]
-        assisted = rng.random(n) < self.assist[authors]
-        n_drafted = int(round(self.config.assist_words * length))
+        assisted = np.flatnonzero(rng.random(n) < self.assist[authors])
         by_model = rng.random((n, length)) < self.style[authors][:, None]
-        by_model[assisted, :n_drafted] = True
+        by_model[assisted] |= np.arange(length) < self.drafted(assisted.size, length)[:, None]
+        if self.config.pure_ai > 0:
+            by_model[assisted[rng.random(assisted.size) < self.config.pure_ai]] = True
         tokens = np.empty((n, length), dtype=content.token_dtype)
         rows, cols = np.nonzero(~by_model)
         tokens[rows, cols] = content.sample_real_words(topics[rows], 1, rng)[:, 0]
@@ -165,6 +172,18 @@ class HumanPopulation(mesa.Agent):
             author=authors,
             ai_fraction=by_model.sum(axis=1) / length,
         )
+
+    def drafted(self, k: int, length: int) -> np.ndarray:
+        """How many leading words the model drafts in each of `k` assisted documents of
+        `length` words: `round(assist_words·L)`, or with `assist_spread` (κ) `round(s·L)` with
+        `s ~ Beta(κ·assist_words, κ·(1 − assist_words))` i.i.d. per document, so that assisted
+        pages range from a few drafted words to nearly all (7.7). A fixed share draws nothing."""
+        cfg = self.config
+        if cfg.assist_spread is None:
+            return np.full(k, round(cfg.assist_words * length))
+        kappa, mean = cfg.assist_spread, cfg.assist_words
+        share = self.rng.beta(kappa * mean, kappa * (1.0 - mean), size=k)
+        return np.rint(share * length).astype(np.int64)
 
     def homogenization(self) -> float:
         """Mean pairwise cosine similarity of the humans' topic mixtures."""

@@ -61,7 +61,12 @@ class WebEcosystem(mesa.Model):
         self.generation = 0
 
         HumanPopulation(
-            self, scenario.humans, self.content, self.network, n_assistants=scenario.models.count
+            self,
+            scenario.humans,
+            self.content,
+            self.network,
+            n_assistants=scenario.models.count,
+            ai_assist_at=scenario.ai_assist_at,
         )
         for m in range(scenario.models.count):
             AIModel(
@@ -71,7 +76,6 @@ class WebEcosystem(mesa.Model):
                 self.content.n_topics,
                 self.content.n_words,
                 self.network.farm_sites[m],
-                scenario.filtering.provenance.label_rate,
             )
         crawl_filter = CrawlFilter(
             scenario.filtering,

@@ -2,7 +2,9 @@
 
 `observe` gathers the topic and word counts of the metrics window, the models' topic
 distributions and the detector's decisions in one vectorised pass over the window's
-documents; `observe_fits` the models' support and held-out scores, recomputed only after a
+documents, and what today's web can be measured by (the model-written share of the step's new
+pages, of what search shows and of what crawlers collect; the homogenisation of assisted
+writing); `observe_fits` the models' support and held-out scores, recomputed only after a
 refit. Both are cached on the model, so the registry's metrics (`simulation.registry`) share
 them.
 """
@@ -13,11 +15,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 
 from simulation import metrics as M
 
 if TYPE_CHECKING:
+    from simulation.corpus import Documents
     from simulation.model import WebEcosystem
+
+
+# Bins of a document's model-written word share f (`ai_fraction`), as Ahrefs (2025) binned
+# pages: pure human (f = 0), minimal (0 < f ≤ 10%), moderate (≤ 40%), substantial (≤ 70%),
+# dominant (< 100%), pure AI (f = 1); `AI_BIN_EDGES` are the upper edges of the first four.
+# An AI-share profile (`ai_profile`) is the share of documents in each bin, then (`MOSTLY_AI`)
+# the share more than half model-written.
+PURE_HUMAN, MINIMAL, MODERATE, SUBSTANTIAL, DOMINANT, PURE_AI, MOSTLY_AI = range(7)
+AI_BIN_EDGES = np.array([0.0, 0.10, 0.40, 0.70], dtype=np.float32)  # f's own type: exact edges
+MAJORITY_AI = np.float32(0.5)
+# What search shows: the documents on the sites whose PageRank is in this top share of sites.
+TOP_RANKED = 0.05
+SIMILARITY_SAMPLE = 4096  # human documents of a step compared for the similarity gain, at most
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,10 @@ class Observation:
     detector_precision: float
     detector_recall: float
     human_flag_rate: float
+    new_profile: np.ndarray  # (7,) `ai_profile` of the documents published at this step
+    top_ranked_profile: np.ndarray  # (7,) the same of those on top-ranked sites
+    crawl_majority_ai: float  # share with f > 0.5 of the documents of the last crawls
+    assisted_similarity_gain: float  # same-topic similarity of assisted / unassisted, minus 1
 
 
 def observe(model: WebEcosystem) -> Observation:
@@ -44,6 +65,9 @@ def observe(model: WebEcosystem) -> Observation:
     flagged = np.concatenate([c.flagged for c in crawlers])
     synthetic = np.concatenate([c.synthetic for c in crawlers])
     precision, recall = M.precision_recall(flagged, synthetic)
+    new = model.corpus.since(model.steps)  # the step's own block: published at this step
+    assert new is not None  # every step publishes, step 0 the archive
+    on_top = top_ranked_sites(model)[new.site]
     observation = Observation(
         step=model.steps,
         topic_counts=np.bincount(docs.topic, minlength=content.n_topics),
@@ -53,6 +77,10 @@ def observe(model: WebEcosystem) -> Observation:
         detector_precision=precision,
         detector_recall=recall,
         human_flag_rate=M.human_flag_rate(flagged, synthetic),
+        new_profile=ai_profile(new.ai_fraction),
+        top_ranked_profile=ai_profile(new.ai_fraction[on_top]),
+        crawl_majority_ai=majority_ai_share(np.concatenate([c.ai_fraction for c in crawlers])),
+        assisted_similarity_gain=assisted_similarity_gain(new, content.n_topics, content.n_words),
     )
     model._observation = observation
     return observation
@@ -99,6 +127,106 @@ def observe_fits(model: WebEcosystem) -> FitObservation:
     )
     model._fit_observation = observation
     return observation
+
+
+def ai_bins(ai_fraction: np.ndarray) -> np.ndarray:
+    """The AI-share bin (`PURE_HUMAN` … `PURE_AI`) of each document.
+
+    Compared in float32, the type of `ai_fraction`, so that a share on an edge (1 word of 10
+    is 10%) falls in the bin that the edge closes.
+    """
+    f = np.asarray(ai_fraction, dtype=np.float32)
+    bins = np.searchsorted(AI_BIN_EDGES, f, side="left")
+    bins[f >= 1] = PURE_AI
+    return bins
+
+
+def ai_profile(ai_fraction: np.ndarray) -> np.ndarray:
+    """(7,) the documents' AI-share profile: the share in each bin (`PURE_HUMAN` … `PURE_AI`),
+    then the share with f > 0.5 (`MOSTLY_AI`); NaN for no documents."""
+    n = len(ai_fraction)
+    if n == 0:
+        return np.full(MOSTLY_AI + 1, np.nan)
+    bins = np.bincount(ai_bins(ai_fraction), minlength=PURE_AI + 1) / n
+    return np.append(bins, majority_ai_share(ai_fraction))
+
+
+def majority_ai_share(ai_fraction: np.ndarray) -> float:
+    """Share of the documents more than half model-written; NaN for no documents."""
+    return float(np.mean(ai_fraction > MAJORITY_AI)) if len(ai_fraction) else float("nan")
+
+
+def top_ranked_sites(model: WebEcosystem) -> np.ndarray:
+    """(sites,) mask of the `TOP_RANKED` share of sites with the highest PageRank (at least
+    one; ties broken by site index), computed once per model: the network does not change."""
+    cached: np.ndarray | None = getattr(model, "_top_ranked", None)
+    if cached is not None:
+        return cached
+    rank = model.network.pagerank
+    n_top = max(1, int(np.ceil(TOP_RANKED * rank.size)))
+    top = np.zeros(rank.size, dtype=bool)
+    top[np.argsort(-rank, kind="stable")[:n_top]] = True
+    model._top_ranked = top
+    return top
+
+
+def same_topic_similarity(
+    topic: np.ndarray,
+    tokens: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    n_topics: int,
+    n_words: int,
+) -> np.ndarray:
+    """(n_groups,) mean cosine similarity of the word-count vectors of pairs of documents in
+    the same group and on the same topic, pairs pooled over topics; NaN for a group without
+    a pair.
+
+    For unit vectors u_i, Σ_{i≠j} u_i·u_j = ‖Σ_i u_i‖² − n, so each (group, topic) cell needs
+    only the sum of its documents' unit vectors: one sparse product, no loop over pairs.
+    """
+    n, length = tokens.shape
+    # Each row's words sorted (int32: numpy's fast sort) make a CSR matrix without a COO sort.
+    words = np.sort(tokens.astype(np.int32), axis=1).ravel()
+    counts = sp.csr_array(
+        (np.ones(n * length), words, np.arange(0, n * length + 1, length)), shape=(n, n_words)
+    )
+    counts.has_sorted_indices = True
+    counts.sum_duplicates()  # word counts
+    norms = np.sqrt(np.add.reduceat(counts.data**2, counts.indptr[:-1]))  # no empty row
+    counts.data /= np.repeat(norms, np.diff(counts.indptr))  # rows: unit vectors
+    cell = group * n_topics + topic  # (group, topic) of each document
+    members = sp.csr_array((np.ones(n), (cell, np.arange(n))), shape=(n_groups * n_topics, n))
+    sums = members @ counts  # row c: Σ u_i over the documents of cell c
+    of_group = np.repeat(np.arange(n_groups * n_topics) // n_topics, np.diff(sums.indptr))
+    squares = np.bincount(of_group, weights=sums.data**2, minlength=n_groups)
+    cells = np.bincount(cell, minlength=n_groups * n_topics).reshape(n_groups, n_topics)
+    pairs = (cells * (cells - 1.0)).sum(axis=1)
+    total = squares - cells.sum(axis=1)
+    return np.divide(total, pairs, out=np.full(n_groups, np.nan), where=pairs > 0)
+
+
+def assisted_similarity_gain(docs: Documents, n_topics: int, n_words: int) -> float:
+    """How much more alike human documents written with a model are than those without:
+    the same-topic similarity (`same_topic_similarity`) of the human-authored documents with
+    f > 0 divided by that of those with f = 0, minus 1 (Doshi & Hauser 2024; Padmakumar &
+    He 2024); NaN when either group has no pair on a shared topic (or no unassisted pair
+    shares a word).
+
+    Of more than `SIMILARITY_SAMPLE` human documents, that many evenly spaced in publication
+    order are compared (a systematic sample: no random draw, and a bounded cost per step).
+    """
+    human = np.flatnonzero(docs.author >= 0)
+    if human.size > SIMILARITY_SAMPLE:
+        human = human[np.linspace(0, human.size - 1, SIMILARITY_SAMPLE).astype(np.int64)]
+    assisted = (docs.ai_fraction[human] > 0).astype(np.int64)
+    cells = np.bincount(assisted * n_topics + docs.topic[human], minlength=2 * n_topics)
+    if not (cells.reshape(2, n_topics) > 1).any(axis=1).all():
+        return float("nan")  # a group without a pair: skip the word vectors
+    plain, helped = same_topic_similarity(
+        docs.topic[human], docs.tokens[human], assisted, 2, n_topics, n_words
+    )
+    return float(helped / plain - 1.0) if plain > 0 else float("nan")
 
 
 def model_topic_probs(model: WebEcosystem) -> np.ndarray:
@@ -217,3 +345,21 @@ def assist(model: WebEcosystem) -> float:
 
 def homogenization(model: WebEcosystem) -> float:
     return model.humans.homogenization()
+
+
+def new_share(entry: int, model: WebEcosystem) -> float:
+    """Entry `entry` of the AI-share profile of the documents published at this step."""
+    return float(observe(model).new_profile[entry])
+
+
+def crawl_majority_ai_share(model: WebEcosystem) -> float:
+    return observe(model).crawl_majority_ai
+
+
+def top_ranked_share(entry: int, model: WebEcosystem) -> float:
+    """Entry `entry` of the AI-share profile of this step's documents on top-ranked sites."""
+    return float(observe(model).top_ranked_profile[entry])
+
+
+def similarity_gain(model: WebEcosystem) -> float:
+    return observe(model).assisted_similarity_gain

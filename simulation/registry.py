@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from simulation import metrics as M
@@ -25,7 +26,8 @@ from simulation import observation as read
 if TYPE_CHECKING:
     from simulation.model import WebEcosystem
 
-View = Literal["cli", "outcome", "fan", "risk", "viz_diversity", "viz_shares"]
+Reader = Callable[["WebEcosystem"], float]  # a metric's computation: a function of the model
+View = Literal["cli", "outcome", "fan", "risk", "viz_diversity", "viz_shares", "calibration"]
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,16 @@ class Metric:
     `views` lists where the metric is shown: `cli` (the table `ouroboros run` prints),
     `outcome` (the report's policies × outcomes table), `fan` (the report's fan charts), `risk`
     (risk probabilities and tipping points, relative to the pre-AI value), `viz_diversity` and
-    `viz_shares` (the browser view's two time-series panels). `compute` is a module-level
-    function of the model returning a float, so a model holding it as a reporter pickles.
+    `viz_shares` (the browser view's two time-series panels), `calibration` (the targets
+    `ouroboros calibrate` offers). `compute` is a module-level function of the model returning
+    a float (or a `partial` of one), so a model holding it as a reporter pickles.
     """
 
     name: str
     label: str
     unit: str
     definition: str
-    compute: Callable[[WebEcosystem], float]
+    compute: Reader
     higher_is_diverse: bool | None = None
     summarised: bool = True
     views: tuple[View, ...] = ()
@@ -276,6 +279,66 @@ HUMAN_HOMOGENIZATION = Metric(
     higher_is_diverse=False,
 )
 
+
+def _observed(
+    name: str, label: str, unit: str, definition: str, compute: Reader, higher: bool | None = None
+) -> Metric:
+    """What published measurements of today's web observe (Ahrefs' 2025 bins of new pages, what
+    search shows and crawlers collect, how alike assisted writing is), compared with them by
+    `ouroboros calibrate` at dates: not summarised, as it is no outcome."""
+    return Metric(name, label, unit, definition, compute, higher, False, ("calibration",))
+
+
+NEW_PAGE_SHARES: tuple[Metric, ...] = tuple(
+    _observed(
+        name,
+        f"New pages: {label}",
+        "share of new documents",
+        f"share of the step's new documents with model-written word share {which}",
+        partial(read.new_share, entry),
+    )
+    for name, entry, label, which in (
+        ("new_pure_human_share", read.PURE_HUMAN, "pure human", "f = 0"),
+        ("new_minimal_ai_share", read.MINIMAL, "minimal AI", "0 < f ≤ 10%"),
+        ("new_moderate_ai_share", read.MODERATE, "moderate AI", "10% < f ≤ 40%"),
+        ("new_substantial_ai_share", read.SUBSTANTIAL, "substantial AI", "40% < f ≤ 70%"),
+        ("new_dominant_ai_share", read.DOMINANT, "dominant AI", "70% < f < 100%"),
+        ("new_pure_ai_share", read.PURE_AI, "pure AI", "f = 1 (farm documents among them)"),
+        ("new_majority_ai_share", read.MOSTLY_AI, "mostly AI", "f > 0.5"),
+    )
+)
+CRAWL_MAJORITY_AI_SHARE = _observed(
+    "crawl_majority_ai_share",
+    "Crawled pages: mostly AI",
+    "share of crawled documents",
+    "share with f > 0.5 of the documents in the crawlers' last crawls, before filtering",
+    read.crawl_majority_ai_share,
+)
+TOP_RANKED_SHARES: tuple[Metric, ...] = tuple(
+    _observed(
+        name,
+        f"Top-ranked pages: {label}",
+        "share of new documents on top sites",
+        f"share with {which} of the step's new documents on the top {read.TOP_RANKED:.0%} of "
+        "sites by PageRank (what search shows)",
+        partial(read.top_ranked_share, entry),
+    )
+    for name, entry, label, which in (
+        ("top_ranked_pure_ai_share", read.PURE_AI, "pure AI", "f = 1"),
+        ("top_ranked_pure_human_share", read.PURE_HUMAN, "pure human", "f = 0"),
+        ("top_ranked_majority_ai_share", read.MOSTLY_AI, "mostly AI", "f > 0.5"),
+    )
+)
+ASSISTED_SIMILARITY_GAIN = _observed(
+    "assisted_similarity_gain",
+    "Similarity gain of assisted writing",
+    "relative change",
+    "mean cosine similarity of the word counts of same-topic pairs of the step's human "
+    "documents with f > 0, divided by that of those with f = 0, minus 1",
+    read.similarity_gain,
+    higher=False,
+)
+
 METRICS: tuple[Metric, ...] = (
     AI_SHARE,
     TOPIC_RICHNESS,
@@ -301,6 +364,10 @@ METRICS: tuple[Metric, ...] = (
     HUMAN_FLAG_RATE,
     HUMAN_AI_ASSIST,
     HUMAN_HOMOGENIZATION,
+    *NEW_PAGE_SHARES,
+    CRAWL_MAJORITY_AI_SHARE,
+    *TOP_RANKED_SHARES,
+    ASSISTED_SIMILARITY_GAIN,
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 COLUMNS: tuple[str, ...] = tuple(BY_NAME)
@@ -312,7 +379,7 @@ def shown_in(view: View) -> tuple[Metric, ...]:
     return tuple(m for m in METRICS if view in m.views)
 
 
-def reporters() -> dict[str, Callable[[WebEcosystem], float]]:
+def reporters() -> dict[str, Reader]:
     """DataCollector model reporters: column name → module-level function (so models pickle)."""
     return {m.name: m.compute for m in METRICS}
 

@@ -3,9 +3,10 @@
 A scenario file is read by `simulation.yaml_input` (plain YAML within limits of size, nesting
 and alias expansion; duplicate keys and tags refused), merged onto the files it `extends` (at
 most `MAX_EXTENDS` deep), overridden by `--set KEY=VALUE` and validated into the frozen models
-of `simulation.schema` (re-exported here, so `from simulation.scenario import Scenario, Web`
-keeps working). Problems are reported as `ScenarioError` with one line per problem naming the
-file, the key path, the value (shortened) and what is allowed.
+of `simulation.schema` and `simulation.schedules` (re-exported here, so `from
+simulation.scenario import Scenario, Web` keeps working). Problems are reported as
+`ScenarioError` with one line per problem naming the file, the key path, the value (shortened)
+and what is allowed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from simulation import dotted
+from simulation.schedules import PointSchedule, Schedule
 from simulation.schema import (
     Content,
     Crawlers,
@@ -31,7 +33,6 @@ from simulation.schema import (
     Provenance,
     Range,
     Scenario,
-    Schedule,
     Strict,
     Sweep,
     Web,
@@ -54,6 +55,7 @@ __all__ = [
     "Humans",
     "Metrics",
     "Models",
+    "PointSchedule",
     "Provenance",
     "Range",
     "Scenario",

@@ -4,8 +4,10 @@ Every section forbids unknown keys (`extra="forbid"`), so a typo is an error, no
 ignored key, and is immutable once validated. Types are strict (no `true` or `"3"` taken for a
 number; an integer is fine where a float is expected), floats are finite, and every size has a
 hard upper bound, so no single key can ask for absurd memory or time; a sweep's design is
-bounded to `MAX_RUNS` runs. Reading files, `extends`, `--set` overrides and
-error messages are `simulation.scenario`'s job.
+bounded to `MAX_RUNS` runs. Rates that may follow a schedule over time (`web.ai_share`,
+`humans.ai_assist`), the calendar of `start_date` and the strict base class are in
+`simulation.schedules`. Reading files, `extends`, `--set` overrides and error messages are
+`simulation.scenario`'s job.
 """
 
 from __future__ import annotations
@@ -15,15 +17,24 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from simulation import dotted
-from simulation.yaml_input import shorten
+from simulation.schedules import (
+    MAX_STEPS,
+    Month,
+    PointSchedule,
+    Rate,
+    Scheduled,
+    Strict,
+    month_number,
+    month_text,
+    rate_at,
+)
+from simulation.yaml_input import ScenarioError, shorten
 
-MAX_STEPS = 100_000
 MAX_RUNS = 1_000_000  # runs of one sweep: arms × design points × replications
 
-Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]  # a number of steps (or of generations)
 
@@ -31,30 +42,6 @@ Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]  # a number of steps (or of ge
 def Upto(limit: int) -> Any:  # noqa: N802 (reads as a type)
     """A positive integer of at most `limit`."""
     return Annotated[int, Field(ge=1, le=limit)]
-
-
-class Strict(BaseModel):
-    """Base for all scenario sections: immutable, unknown keys rejected, strict finite types."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-class Schedule(Strict):
-    """AI share moving from `start` to `end` over the run (step 1 to the last step)."""
-
-    start: Rate
-    end: Rate
-    shape: Literal["linear", "logistic"] = "linear"
-    # Bounded so that `at` cannot overflow (exp(250) at most) or divide by ~0 (hi - lo ≥ 2e-4).
-    steepness: Annotated[float, Field(ge=1e-3, le=500.0)] = 10.0
-
-    def at(self, step: int, steps: int) -> float:
-        """AI share at `step` (1-based) of a run of `steps` steps."""
-        x = 0.0 if steps <= 1 else min(max((step - 1) / (steps - 1), 0.0), 1.0)
-        if self.shape == "logistic":
-            lo, hi = (1 / (1 + math.exp(self.steepness * s)) for s in (0.5, -0.5))
-            x = (1 / (1 + math.exp(-self.steepness * (x - 0.5))) - lo) / (hi - lo)
-        return self.start + (self.end - self.start) * x
 
 
 class Content(Strict):
@@ -82,7 +69,7 @@ class Web(Strict):
     topic_focus: Rate = 0.8
     docs_per_step: Upto(10**7) = 20000
     archive_docs: Upto(10**8) = 100000
-    ai_share: Rate | Schedule = 0.3
+    ai_share: Scheduled = 0.3
 
     @model_validator(mode="after")
     def _links_fit(self) -> Web:
@@ -99,10 +86,16 @@ class Humans(Strict):
 
     count: Upto(10**7) = 2000
     interests: Annotated[int, Field(ge=1, le=64)] = 3
-    # Initial chance of drafting with AI; adoption moves it at adopt_rate toward a level set by
-    # exposure, and back toward ai_assist when exposure falls (ODD 7.5).
-    ai_assist: Rate = 0.1
+    # The background level of drafting with AI (a rate or a schedule: the diffusion of AI
+    # tools); adoption moves each writer's chance at adopt_rate toward a level set by it and by
+    # exposure (ODD 7.5). Its value at step 0 is every writer's initial chance.
+    ai_assist: Scheduled = 0.1
+    # Share of an assisted document drafted by the model: fixed, or with assist_spread (a Beta
+    # concentration) drawn per document from Beta(κ·assist_words, κ·(1 − assist_words)).
     assist_words: Rate = 0.5
+    assist_spread: Annotated[float, Field(gt=0.0, le=1e4)] | None = None
+    # Chance that an assisted document is published wholly as the model wrote it (ODD 7.7).
+    pure_ai: Rate = 0.0
     adopt_rate: Rate = 0.02
     # Copying: a writer's style (share of own words in model patterns) rises at copy_rate per
     # unit exposure and decays at unlearn_rate (ODD 7.5).
@@ -110,6 +103,15 @@ class Humans(Strict):
     unlearn_rate: Rate = 0.02
     forget_rate: Rate = 0.01
     reading_window: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+    @model_validator(mode="after")
+    def _spread_needs_a_share(self) -> Humans:
+        if self.assist_spread is not None and not 0.0 < self.assist_words < 1.0:
+            raise ValueError(
+                f"assist_spread needs assist_words strictly between 0 and 1 (got "
+                f"{self.assist_words}): it is the mean of the Beta-distributed drafted share"
+            )
+        return self
 
 
 class Models(Strict):
@@ -151,7 +153,8 @@ class Detector(Strict):
 class Provenance(Strict):
     """Machine-readable provenance labels on synthetic documents."""
 
-    label_rate: Rate = 0.3
+    # A rate or a schedule: the adoption of provenance labels over time (ODD 7.7).
+    label_rate: Scheduled = 0.3
     honored: bool = True
 
 
@@ -254,6 +257,8 @@ class Scenario(Strict):
     description: str = ""
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 20261120
     steps: Steps = 120
+    # The calendar month of step 0 ("YYYY-MM"; one step is one month): needed by YYYY-MM times.
+    start_date: Month | None = None
     replications: Upto(10_000) = 1
     content: Content = Content()
     web: Web = Web()
@@ -284,6 +289,16 @@ class Scenario(Strict):
                 f"models.capacity ({self.models.capacity}) cannot exceed "
                 f"content.n_words ({self.content.n_words})"
             )
+        for key, rate in (
+            ("web.ai_share", self.web.ai_share),
+            ("humans.ai_assist", self.humans.ai_assist),
+            ("filtering.provenance.label_rate", self.filtering.provenance.label_rate),
+        ):
+            if isinstance(rate, PointSchedule) and rate.dated and self.start_date is None:
+                raise ValueError(
+                    f"{key}.points: YYYY-MM times such as {next(iter(rate.points))!r} need a "
+                    'top-level start_date: "YYYY-MM", the calendar month of step 0'
+                )
         if self.sweep is not None:
             problems = self.sweep.problems(self.model_dump(), self.replications)
             if problems:
@@ -292,8 +307,32 @@ class Scenario(Strict):
 
     def ai_share_at(self, step: int) -> float:
         """AI share of new documents at `step` (1-based)."""
-        share = self.web.ai_share
-        return share if isinstance(share, float) else share.at(step, self.steps)
+        return rate_at(self.web.ai_share, step, self.steps, self.start_date)
+
+    def ai_assist_at(self, step: int) -> float:
+        """Background level of drafting with AI at `step` (step 0: the writers' initial chance)."""
+        return rate_at(self.humans.ai_assist, step, self.steps, self.start_date)
+
+    def label_rate_at(self, step: int) -> float:
+        """Share of the synthetic documents published at `step` that carry a provenance label."""
+        return rate_at(self.filtering.provenance.label_rate, step, self.steps, self.start_date)
+
+    def date_of(self, step: int) -> str | None:
+        """The calendar month ("YYYY-MM") of `step`, or None without `start_date`."""
+        if self.start_date is None:
+            return None
+        return month_text(month_number(self.start_date) + step)
+
+    def step_of(self, date: str) -> int:
+        """The step of the calendar month `date` ("YYYY-MM"; before step 0 it is negative)."""
+        if self.start_date is None:
+            raise ScenarioError(
+                [f"{self.name}: {shorten(date)} is a date, but the scenario has no start_date"]
+            )
+        try:
+            return month_number(date) - month_number(self.start_date)
+        except ValueError as exc:
+            raise ScenarioError([f"{self.name}: date {shorten(date)} {exc}"]) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form, suitable for YAML and for pickling to worker processes."""

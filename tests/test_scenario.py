@@ -140,9 +140,16 @@ def test_bundled_scenarios_are_valid_and_listed():
     assert listing.exit_code == 0 and "baseline.yaml" in listing.output
     for path in paths:
         assert load(path).description, f"{path} needs a description"
+    # The calibrated baseline (docs/CALIBRATION.md): monthly steps from ChatGPT's release to
+    # 2030; farm pages are a few percent of new pages, flat since May 2024, never 74%.
     baseline = load(SCENARIO_DIR / "baseline.yaml")
-    assert baseline.ai_share_at(1) == pytest.approx(0.05)
-    assert baseline.ai_share_at(baseline.steps) == pytest.approx(0.74)
+    assert baseline.date_of(0) == "2022-11" and baseline.date_of(baseline.steps) == "2030-12"
+    plateau = baseline.ai_share_at(baseline.step_of("2024-05"))
+    assert baseline.ai_share_at(0) == 0.0 and 0.0 < plateau < 0.1
+    assert baseline.ai_share_at(baseline.steps) == plateau
+    stylised = load(SCENARIO_DIR / "stylised.yaml")
+    assert stylised.ai_share_at(1) == pytest.approx(0.05)
+    assert stylised.ai_share_at(stylised.steps) == pytest.approx(0.74)
 
 
 def test_schema_is_json_schema():

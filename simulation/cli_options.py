@@ -1,0 +1,53 @@
+"""What the `ouroboros` commands share: their common options, loading a scenario with its
+overrides, and the checks every command makes before it simulates (`simulation.cli`,
+`simulation.calibrate_cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simulation.console import err, user_errors
+from simulation.scenario import Scenario, load
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a scenario key, e.g. --set web.ai_share=0.5"),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Run even above the memory or work budget (see `ouroboros check`)."
+    ),
+]
+
+
+def check_before_running(
+    config: Scenario, out_dir: Path, source: str, *, force: bool, workers: int = 1
+) -> None:
+    """Everything that can fail before a simulation starts: the budget, the output folder.
+
+    Also removes the staging folders that killed runs left in `out_dir`, and says so.
+    """
+    from simulation import budget, files, preflight
+
+    est = budget.check_budget(config, force=force, source=source, workers=workers)
+    preflight.check_output_root(out_dir, config.name, need_bytes=est.output_bytes)
+    cleaned = files.clean_stale_staging(out_dir)
+    if cleaned:
+        err.print(
+            f"removed {len(cleaned)} unfinished folder(s) that killed runs left in {out_dir} "
+            f"(e.g. {cleaned[0].name})",
+            highlight=False,
+        )
+
+
+def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
+    with user_errors():
+        return load(path, overrides or [])
+    raise AssertionError("unreachable")  # pragma: no cover
