@@ -23,7 +23,6 @@ from analysis.calibration import status as calibration
 from analysis.load import DESIGN_COLUMNS, Results, load_results
 from analysis.render import EmbeddedFigure
 from simulation import dotted, registry, runner
-from simulation.scenario import validate
 
 AI_SHARE_KEY = "web.ai_share"  # the scenario key; registry.AI_SHARE is the metric column
 MAX_PANELS = 3
@@ -348,20 +347,6 @@ def design_facts(res: Results) -> dict[str, Any]:
     }
 
 
-def calibration_section(res: Results) -> dict[str, Any]:
-    """The calibration status of the reported scenario (docs/CALIBRATION.md): its first group's
-    runs (a single run's replications; a sweep's first arm at its first design point) against
-    the bundled targets, from the metrics they wrote."""
-    runs = res.runs
-    first = runs[
-        (runs["arm"] == res.arms[0]) & (runs["design_point"] == runs["design_point"].min())
-    ]
-    metrics = res.metrics[res.metrics["run_id"].isin(first["run_id"])]
-    result = calibration.status(validate(res.scenario, "report"), metrics)
-    group = "" if res.kind == "run" else f" ({group_label((res.arms[0],), ['arm'])}, first point)"
-    return {"summary": result.summary, "rows": result.rows, "group": group}
-
-
 def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any]:
     """Everything the templates render."""
     decomposition = decomposition_section(res)
@@ -380,7 +365,7 @@ def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any
         "rank": rank,
         "tipping": tipping_section(res, threshold, folder),
         "sensitivity": sensitivity_section(res, folder),
-        "calibration": calibration_section(res),
+        "calibration": calibration.report_section(res),
         "manifest": res.manifest,
         "manifest_json": json.dumps(
             {k: v for k, v in res.manifest.items() if k != "spawn_keys"}, indent=2, default=str

@@ -12,7 +12,8 @@ import pandas as pd
 from analysis.calibration.check import Comparison, compare
 from analysis.calibration.simulate import moments
 from analysis.calibration.targets import load
-from simulation.scenario import Scenario, ScenarioError
+from analysis.load import Results
+from simulation.scenario import Scenario, ScenarioError, validate
 
 TODAY = Path(__file__).resolve().parents[2] / "scenarios" / "calibration" / "today.toml"
 
@@ -61,3 +62,17 @@ def status(scenario: Scenario, metrics: pd.DataFrame, targets: Path = TODAY) -> 
 def _at(frame: pd.DataFrame, metric: str, step: int) -> float:
     """A metric of one replication at `step` (NaN if the run ended before it)."""
     return float(frame.at[step, metric]) if step in frame.index else float("nan")
+
+
+def report_section(res: Results) -> dict[str, object]:
+    """The report appendix's calibration status of the reported scenario: its first group's
+    runs (a single run's replications; a sweep's first arm at its first design point) against
+    the bundled targets, from the metrics they wrote."""
+    runs = res.runs
+    first = runs[
+        (runs["arm"] == res.arms[0]) & (runs["design_point"] == runs["design_point"].min())
+    ]
+    metrics = res.metrics[res.metrics["run_id"].isin(first["run_id"])]
+    result = status(validate(res.scenario, "report"), metrics)
+    group = "" if res.kind == "run" else f" ({res.arms[0]}, first point)"
+    return {"summary": result.summary, "rows": result.rows, "group": group}
