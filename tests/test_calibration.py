@@ -270,6 +270,7 @@ def test_a_reports_calibration_status_equals_the_check_from_the_runs_metrics(tmp
         assert row.passed == twin.passed
     assert math.isnan(reported.rows[-1].simulated) and not reported.rows[-1].passed
     assert reported.summary.startswith("3 of 5 targets of targets.toml in their band")
+    assert "1 lies after the runs' last step (3)" in reported.summary
     undated = config.model_copy(update={"start_date": None})
     assert calibration_status.status(undated, metrics, path).summary.startswith("Not calibrated")
 

@@ -51,9 +51,15 @@ def status(scenario: Scenario, metrics: pd.DataFrame, targets: Path = TODAY) -> 
     values = np.array([[[_at(frame, metric, step) for metric, step in reads] for frame in by_run]])
     rows = compare(spec, moments([scenario.to_dict()], spec, values))
     passed = sum(row.passed for row in rows)
+    last = int(metrics["step"].max())
+    late = sum(row.step is not None and row.step > last for row in rows)
+    verb = "lies" if late == 1 else "lie"
+    after = (
+        f"; {late} {verb} after the runs' last step ({last}) and cannot be checked" if late else ""
+    )
     summary = (
         f"{passed} of {len(rows)} targets of {Path(targets).name} in their band, over "
-        f"{len(by_run)} replication(s) of the runs reported "
+        f"{len(by_run)} replication(s) of the runs reported{after} "
         f"(`ouroboros calibrate` simulates the same check; docs/CALIBRATION.md)."
     )
     return Status(summary, rows)
