@@ -60,7 +60,7 @@ def status(scenario: Scenario, metrics: pd.DataFrame, targets: Path = TODAY) -> 
     summary = (
         f"{passed} of {len(rows)} targets of {Path(targets).name} in their band, over "
         f"{len(by_run)} replication(s) of the runs reported{after} "
-        f"(`ouroboros calibrate` simulates the same check; docs/CALIBRATION.md)."
+        f"(ouroboros calibrate simulates the same check; docs/CALIBRATION.md)."
     )
     return Status(summary, rows)
 
