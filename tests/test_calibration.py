@@ -271,6 +271,10 @@ def test_a_reports_calibration_status_equals_the_check_from_the_runs_metrics(tmp
     assert math.isnan(reported.rows[-1].simulated) and not reported.rows[-1].passed
     assert reported.summary.startswith("3 of 5 targets of targets.toml in their band")
     assert "1 lies after the runs' last step (3)" in reported.summary
+    short_run = config.model_copy(update={"steps": 3})  # a target at step 4 is past its end
+    assert "1 lies after the runs' last step (3)" in (
+        calibration_status.status(short_run, metrics, path).summary
+    )
     undated = config.model_copy(update={"start_date": None})
     assert calibration_status.status(undated, metrics, path).summary.startswith("Not calibrated")
 
