@@ -93,13 +93,16 @@ def joint_support(topic_probs: np.ndarray, word_probs: list[sp.csr_array]) -> np
     gives nonzero probability: those where some model m has p_m(topic) > 0 and
     p_m(word | topic) > 0."""
     topic_probs = np.atleast_2d(topic_probs)
-    keys = []
+    if not word_probs:
+        return np.zeros(0, dtype=np.int64)
+    n_topics, n_words = word_probs[0].shape
+    covered = np.zeros(n_topics * n_words, dtype=bool)  # a mask: cheaper than sorting keys
     for probs, words in zip(topic_probs, word_probs, strict=True):
         words = sp.csr_array(words)
         rows = np.repeat(np.arange(words.shape[0], dtype=np.int64), np.diff(words.indptr))
         live = (probs[rows] > 0) & (words.data > 0)
-        keys.append(rows[live] * words.shape[1] + words.indices[live])
-    return np.unique(np.concatenate(keys)) if keys else np.zeros(0, dtype=np.int64)
+        covered[rows[live] * n_words + words.indices[live]] = True
+    return np.flatnonzero(covered)
 
 
 def missing_mass(

@@ -13,22 +13,12 @@ from mesa.agentset import AbstractAgentSet
 
 from simulation import registry
 from simulation.agents import AIModel, WebCrawler
-from simulation.content import ContentSpace
 from simulation.corpus import Corpus, Documents
 from simulation.humans import HumanPopulation
 from simulation.network import SiteNetwork
 from simulation.policies import CrawlFilter
 from simulation.scenario import Scenario, ScenarioError
-
-HELD_OUT_DOCS = 500
-
-
-def world_rng(scenario: Scenario) -> np.random.Generator:
-    """The stream that draws reality (p*) and the held-out documents.
-
-    It depends only on the root seed, so every replication and design point shares one world.
-    """
-    return np.random.default_rng(np.random.SeedSequence(scenario.seed))
+from simulation.world import world_of
 
 
 def publishing_quotas(
@@ -49,10 +39,9 @@ class WebEcosystem(mesa.Model):
             rng = np.random.SeedSequence(scenario.seed, spawn_key=(0, 0))
         super().__init__(rng=rng)
         self.config = scenario
-        world = world_rng(scenario)
-        self.content = ContentSpace(scenario.content, world)
-        # Real documents no model ever trains on: the models' cross-entropy is scored on them.
-        self.held_out_topics, self.held_out_tokens = self.content.sample_real(HELD_OUT_DOCS, world)
+        world = world_of(scenario)  # built once per process, shared read-only
+        self.content = world.content
+        self.held_out_topics, self.held_out_tokens = world.held_out_topics, world.held_out_tokens
         self.is_tail = self.content.tail_topics(scenario.metrics.tail_fraction)
         self.network = SiteNetwork(
             scenario.web, scenario.models.count, self.rng, topic_probs=self.content.topic_probs

@@ -12,11 +12,12 @@ from analysis.validation import theory as th
 from analysis.validation.checks import CaseResult, Check, checkpoints, close, exact, greater
 from analysis.validation.spec import CaseSpec, Context
 from analysis.validation.trace import settings_line
-from simulation.content import ContentSpace, zipf
+from simulation.content import zipf
 from simulation.corpus import Documents
 from simulation.generative import TopicWordModel
-from simulation.model import WebEcosystem, world_rng
+from simulation.model import WebEcosystem
 from simulation.policies import TrainingPool
+from simulation.world import world_of
 
 
 def _one_topic(n_words: int, zipf_exponent: float, **params) -> tuple[np.ndarray, dict]:
@@ -248,7 +249,7 @@ def temperature(ctx: Context, spec: CaseSpec) -> CaseResult:
     )
     # T < 1: the deterministic map on the head topics (many words per fit), with the drift's
     # size and the resolution of n words as allowance; no exact finite-N theory.
-    world = ContentSpace(sc.content, world_rng(sc))
+    world = world_of(sc).content
     words = sc.content.doc_length * min(sc.web.docs_per_step, sc.crawlers.budget)
     per_topic = words * world.topic_probs
     head = per_topic >= HEAD_WORDS

@@ -44,7 +44,15 @@ def as_csr(counts) -> sp.csr_array:
         out = sp.csr_array(counts, dtype=np.float64)
         out.sum_duplicates()
         return out
-    return sp.csr_array(np.atleast_2d(np.asarray(counts, dtype=np.float64)))
+    dense = np.atleast_2d(np.asarray(counts, dtype=np.float64))
+    rows, n = dense.shape
+    if dense.size and np.all(dense):  # every cell stored (such as p*): no scan for zeros
+        index = np.int32 if dense.size < 2**31 else np.int64
+        columns = np.tile(np.arange(n, dtype=index), rows)
+        return _csr(
+            dense.ravel().copy(), columns, np.arange(0, dense.size + 1, n, dtype=index), dense.shape
+        )
+    return sp.csr_array(dense)
 
 
 def normalise(p: sp.csr_array) -> sp.csr_array:
