@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -10,15 +11,27 @@ from simulation.generative import TopicWordModel
 from simulation.scenario import Content
 
 
+def three_significant_digits(freq: float) -> float:
+    """`freq` rounded to three significant digits, as `wordfreq.word_frequency` reports it."""
+    return round(freq, math.floor(-math.log(freq, 10)) + 3)
+
+
 @lru_cache(maxsize=8)
 def wordfreq_base(n_words: int) -> tuple[tuple[str, ...], np.ndarray]:
-    """The `n_words` most frequent English words and their frequencies (bundled, offline)."""
+    """The `n_words` most frequent English words and their frequencies (bundled, offline).
+
+    The frequencies are `wordfreq.word_frequency`'s, read from its frequency table: a word of
+    the top list is its own single token, so the table's entry rounded as `word_frequency`
+    rounds it is the same number (tests/test_content.py checks), without re-tokenising
+    every word (a second at 20,000 words).
+    """
     import wordfreq
 
     words = tuple(wordfreq.top_n_list("en", n_words))
     if len(words) < n_words:
         raise ValueError(f"wordfreq has only {len(words)} English words; asked for {n_words}")
-    freq = np.array([wordfreq.word_frequency(w, "en") for w in words], dtype=np.float64)
+    table = wordfreq.get_frequency_dict("en")
+    freq = np.array([three_significant_digits(table[w]) for w in words], dtype=np.float64)
     return words, freq / freq.sum()
 
 

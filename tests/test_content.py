@@ -101,3 +101,33 @@ def test_token_dtype_is_the_smallest_that_holds_the_vocabulary(n_words, dtype):
     assert content.token_dtype is dtype
     _, tokens = content.sample_real(500, np.random.default_rng(0))
     assert tokens.dtype == dtype and tokens.max() < n_words
+
+
+def test_wordfreq_base_reads_word_frequency_exactly_from_the_table():
+    import wordfreq
+
+    from simulation.content import three_significant_digits, wordfreq_base
+
+    words, base = wordfreq_base(20_000)
+    sample = words[::7]  # 2,858 words across the whole list: a second of lookups
+    expected = np.array([wordfreq.word_frequency(w, "en") for w in sample])
+    table = wordfreq.get_frequency_dict("en")
+    raw = np.array([table[w] for w in sample])
+    assert not np.array_equal(raw, expected)  # the table is finer: the rounding matters
+    assert np.array_equal([three_significant_digits(f) for f in raw], expected)
+    freq = np.array([three_significant_digits(table[w]) for w in words])
+    assert np.array_equal(base, freq / freq.sum())
+
+
+def test_shared_world_is_read_only_and_rebuilt_identically():
+    from simulation.scenario import load
+    from simulation.world import build_world, world_of
+
+    scenario = load("scenarios/baseline.yaml", ["content.n_words=300", "content.n_topics=20"])
+    world = world_of(scenario)
+    assert world_of(scenario) is world  # built once per process
+    with pytest.raises(ValueError, match="read-only"):
+        world.content.word_probs[0, 0] = 0.5
+    fresh = build_world.__wrapped__(scenario.seed, scenario.content)
+    assert np.array_equal(fresh.content.word_probs, world.content.word_probs)
+    assert np.array_equal(fresh.held_out_tokens, world.held_out_tokens)
