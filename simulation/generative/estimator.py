@@ -20,7 +20,9 @@ from simulation.generative.sparse import (
     _csr,
     _mask_entries,
     as_csr,
+    column_sums,
     count_documents,
+    fill_rows,
     lookup,
     normalise,
     nucleus,
@@ -131,20 +133,13 @@ class TopicWordModel:
             word_p = top_k(word_p, self.capacity)
         word_p = self._decode(word_p)
         # A topic the model never saw is written with its generic (marginal) vocabulary.
-        empty = np.flatnonzero(np.diff(word_p.indptr) == 0)
-        if empty.size:
-            marginal = np.asarray(counts.sum(axis=0)) + self.smoothing
+        empty = np.diff(word_p.indptr) == 0
+        if empty.any():
+            marginal = column_sums(counts) + self.smoothing
             if marginal.sum() <= 0:
                 marginal = np.ones(self.n_words)
             words = np.flatnonzero(marginal)
-            fill = sp.coo_array(
-                (
-                    np.tile(marginal[words] / marginal.sum(), empty.size),
-                    (np.repeat(empty, words.size), np.tile(words, empty.size)),
-                ),
-                shape=word_p.shape,
-            )
-            word_p = as_csr(word_p + fill)
+            word_p = fill_rows(word_p, empty, words, marginal[words] / marginal.sum())
         self.topic_probs_ = topic_p
         self.word_probs_ = word_p
         self.topic_table_ = sampler(as_csr(topic_p))

@@ -55,6 +55,28 @@ def as_csr(counts) -> sp.csr_array:
     return sp.csr_array(dense)
 
 
+def column_sums(p: sp.csr_array) -> np.ndarray:
+    """Sum of every column of a CSR matrix, accumulated row by row."""
+    return np.bincount(p.indices, weights=p.data, minlength=p.shape[1])
+
+
+def fill_rows(
+    p: sp.csr_array, empty: np.ndarray, columns: np.ndarray, values: np.ndarray
+) -> sp.csr_array:
+    """`p` with every row flagged in `empty` (rows without entries) set to `values` at the
+    sorted `columns`: a CSR merge by offsets, where adding a COO fill would sort again."""
+    n_entries = np.diff(p.indptr)
+    n_entries[empty] = columns.size
+    indptr = np.concatenate([[0], np.cumsum(n_entries)]).astype(p.indptr.dtype)
+    filled = np.repeat(empty, n_entries)  # per new entry: does it belong to a filled row?
+    data = np.empty(indptr[-1], dtype=np.float64)
+    indices = np.empty(indptr[-1], dtype=p.indices.dtype)
+    data[~filled], indices[~filled] = p.data, p.indices
+    n_filled = int(np.count_nonzero(empty))
+    data[filled], indices[filled] = np.tile(values, n_filled), np.tile(columns, n_filled)
+    return _csr(data, indices, indptr, p.shape)
+
+
 def normalise(p: sp.csr_array) -> sp.csr_array:
     """Scale every non-empty row to sum to one."""
     total = _row_sums(p)
