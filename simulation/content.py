@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulation.generative import TopicWordModel
+from simulation.generative import AliasTable
 from simulation.scenario import Content
 
 
@@ -41,6 +41,17 @@ def zipf(n: int, exponent: float) -> np.ndarray:
     return p / p.sum()
 
 
+def decoded(p: np.ndarray) -> np.ndarray:
+    """The word distributions a `TopicWordModel` fitted to the rows of `p` (every entry
+    positive) samples from: each row scaled by the inverse of its sum twice (on fitting and
+    on decoding), the sums taken as its sparse rows take them (`np.add.reduceat`)."""
+    rows, n = p.shape
+    starts = np.arange(0, rows * n, n)
+    for _ in range(2):
+        p = p * (1.0 / np.add.reduceat(p.ravel(), starts))[:, None]
+    return p
+
+
 class ContentSpace:
     """Topics with Zipf popularity and per-topic word distributions: the truth p*.
 
@@ -66,8 +77,11 @@ class ContentSpace:
         boost *= base
         boost /= boost.sum(axis=1, keepdims=True)
         self.word_probs = boost
-        self.reality = TopicWordModel(config.n_topics, config.n_words)
-        self.reality.fit_counts(self.topic_probs, self.word_probs)
+        # Sampling tables of p*: the distributions a `TopicWordModel` fitted to p* samples
+        # from (built here without its sparse copy of p*: 1.5 GB less at the peak of a
+        # large world), so every real document is drawn exactly as such a model draws it.
+        self.topic_table = AliasTable.build(self.topic_probs * (1.0 / self.topic_probs.sum()))
+        self.word_table = AliasTable.build(decoded(self.word_probs))
 
     def tail_topics(self, fraction: float) -> np.ndarray:
         """Boolean mask of the rarest topics that together hold at most `fraction` of p*.
@@ -83,10 +97,11 @@ class ContentSpace:
 
     def sample_real(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Draw `n` real documents from p*: (topics, tokens)."""
-        return self.reality.sample(n, self.doc_length, rng)
+        topics = self.topic_table.sample(np.zeros(1, dtype=np.int64), n, rng)[0]
+        return topics, self.sample_real_words(topics, self.doc_length, rng)
 
     def sample_real_words(
         self, topics: np.ndarray, length: int, rng: np.random.Generator
     ) -> np.ndarray:
         """`length` real (human) words for each document on the given topics."""
-        return self.reality.sample_words(topics, length, rng)
+        return self.word_table.sample(topics, length, rng)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from simulation.content import ContentSpace, zipf
+from simulation.generative import TopicWordModel
 from simulation.scenario import Content
 
 CONFIG = Content(vocabulary="zipf", n_words=300, n_topics=40, doc_length=16, topic_zipf=1.1)
@@ -31,9 +32,28 @@ def test_topic_popularity_is_exactly_zipf_and_rows_are_distributions():
     assert content.word_probs.shape == (40, 300)
     assert np.all(content.word_probs > 0)
     np.testing.assert_allclose(content.word_probs.sum(axis=1), 1.0, rtol=1e-13)
-    np.testing.assert_allclose(content.reality.topic_probs_, content.topic_probs, rtol=1e-13)
-    np.testing.assert_allclose(
-        content.reality.word_probs_.toarray(), content.word_probs, rtol=1e-12
+    np.testing.assert_allclose(content.topic_table.implied()[0], content.topic_probs, rtol=1e-12)
+    np.testing.assert_allclose(content.word_table.implied(), content.word_probs, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"topic_specificity": 0.0}, {"topic_specificity": 5.0, "topic_zipf": 5.0, "n_topics": 7}],
+)
+def test_real_documents_are_drawn_as_a_model_fitted_to_p_star_draws_them(overrides):
+    """p*'s tables are built without a fitted model's sparse copy of p*, bit for bit the same."""
+    content = space(3, **overrides)
+    model = TopicWordModel(content.n_topics, content.n_words)
+    model.fit_counts(content.topic_probs, content.word_probs)
+    for ours, fitted in [
+        (content.topic_table, model.topic_table_),
+        (content.word_table, model.word_table_),
+    ]:
+        assert np.array_equal(ours.prob, fitted.prob)
+        assert np.array_equal(ours.alias, fitted.alias)
+    assert np.array_equal(
+        content.sample_real(50, np.random.default_rng(4))[1],
+        model.sample(50, content.doc_length, np.random.default_rng(4))[1],
     )
 
 

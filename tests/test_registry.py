@@ -15,6 +15,7 @@ from rich.console import Console
 from analysis.report import write_report
 from simulation import console, registry
 from simulation import metrics as M
+from simulation.generative import TopicWordModel
 from simulation.registry import Metric
 from simulation.runner import run_scenario
 from tests.conftest import small_scenario, stepped
@@ -170,7 +171,9 @@ def test_a_metric_left_out_of_the_summary_gets_no_summary_columns(monkeypatch, t
 
 def test_fit_metrics_of_models_that_are_reality_itself(small_model, monkeypatch):
     """Models equal to p*: nothing missing, every word supported, CE the smoothed score of p*."""
-    reality = small_model.content.reality
+    content = small_model.content
+    reality = TopicWordModel(content.n_topics, content.n_words)
+    reality.fit_counts(content.topic_probs, content.word_probs)
     for ai in small_model.ai_models:
         monkeypatch.setattr(ai, "generator", reality)
     assert registry.MISSING_MASS.compute(small_model) == 0.0

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from simulation.generative.sparse import _row_sums
 
 DENSE_FILL = 0.5  # distributions at least this full get alias tables, sparser ones guide tables
+ALIAS_BLOCK_CELLS = 1 << 21  # cells per block of an alias build: ~100 MB of temporaries
 GUIDE_SLOTS = 4  # guide slots per entry of a guide table: fewer walking draws, 16 bytes more
 
 
@@ -30,15 +31,29 @@ class AliasTable:
 
     @classmethod
     def build(cls, p: np.ndarray) -> AliasTable:
-        """Build tables for every row of `p` at once (all-zero rows become uniform).
+        """Build tables for every row of `p` (all-zero rows become uniform).
 
         Vectorised Vose: smalls (q<1) take their deficit from the large whose stretch of
         the cumulative-excess "tape" holds the start of their own cumulative deficit; a large
         whose excess runs out mid-way becomes small and borrows from the next large. The
-        pairing is one stable merge of the two sorted tapes, and the work is in place: a
-        1000 x 20000 table takes well under a second.
+        pairing is one stable merge of the two sorted tapes. Rows are built in blocks of
+        about `ALIAS_BLOCK_CELLS` cells, which bounds the temporaries (a few times the
+        block's size) whatever the matrix; each row's table is the same in any block.
         """
         p = np.atleast_2d(np.asarray(p, dtype=np.float64))
+        rows, n = p.shape
+        prob = np.empty(rows * n)
+        alias = np.empty(rows * n, dtype=np.uint16 if n <= 65536 else np.uint32)
+        block = max(1, ALIAS_BLOCK_CELLS // n)
+        for first in range(0, rows, block):
+            cells = slice(first * n, min(first + block, rows) * n)
+            prob[cells], alias[cells] = cls._build_block(p[first : first + block], first)
+        return cls(prob=prob, alias=alias, n=n)
+
+    @staticmethod
+    def _build_block(p: np.ndarray, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keep-probabilities and aliases of the rows of `p`, which start at row `first_row`
+        of the whole matrix (its row offsets place every row's tapes the same way)."""
         rows, n = p.shape
         total = p.sum(axis=1)
         q = p * (n / np.where(total > 0, total, 1.0))[:, None]
@@ -51,7 +66,9 @@ class AliasTable:
         del small
         # Row offsets (rows 2n+2 apart, tapes at most n long) make the per-row cumulative
         # tapes one globally sorted sequence.
-        offset = (np.arange(rows, dtype=np.float64) * (2.0 * n + 2.0))[:, None]
+        offset = (np.arange(first_row, first_row + rows, dtype=np.float64) * (2.0 * n + 2.0))[
+            :, None
+        ]
         tape = np.subtract(1.0, q)
         deficit = tape.ravel()[flat_small]
         np.maximum(tape, 0.0, out=tape)
@@ -93,7 +110,7 @@ class AliasTable:
         fail, shortfall = fail[ok], shortfall[ok]
         own[flat_large[fail]] = np.maximum(1.0 - shortfall, 0.0)
         cols[flat_large[fail]] = large_col[fail + 1]
-        return cls(prob=own, alias=cols, n=n)
+        return own, cols
 
     def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
         """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
