@@ -1,8 +1,14 @@
-"""Process-wide setup, applied once at each entry point (CLI, sweep workers, benchmarks).
+"""Process-wide setup, applied once at each entry point (CLI, sweep workers, benchmarks), and
+the measurement of a run's peak resident memory.
 
 Memory tuning changes no result, only how fast a long run allocates; it lives apart from the
 model so that building a model has no effect on the rest of a process. Pool workers also tie
 their life to the process that started them, so that a killed sweep leaves none behind.
+
+A run's peak memory is its process's: on Linux the peak (`VmHWM`) is reset to the current size
+when the run starts, so runs one after another in a worker each get their own peak (a run in a
+worker that keeps freed memory for reuse starts from what the previous one left). Where the
+reset is refused the peak is the process's since it started (`ru_maxrss`), and the record says so.
 """
 
 from __future__ import annotations
@@ -10,10 +16,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
+import resource
 import signal
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+CLEAR_PEAK_RSS = "5"  # /proc/PID/clear_refs: reset the peak resident set size (Linux ≥ 4.0)
+SINCE_RUN_START = "vmhwm_since_run_start"  # how a peak was measured, as the records say
+PROCESS_PEAK = "ru_maxrss_process_peak"
 
 
 def keep_freed_memory() -> None:
@@ -48,3 +61,41 @@ def init_worker(parent: int) -> None:
     """A process-pool worker's initializer: memory tuning, and death with `parent`."""
     keep_freed_memory()
     die_with_parent(parent)
+
+
+def reset_peak_memory() -> bool:
+    """Reset this process's peak resident memory to its current size, so that the next
+    `peak_memory_mib` is the peak from now on; False where refused or not Linux."""
+    try:
+        Path("/proc/self/clear_refs").write_text(CLEAR_PEAK_RSS)
+    except OSError:
+        return False
+    return True
+
+
+def _vmhwm_mib() -> float | None:
+    """`VmHWM` (peak resident set) from /proc/self/status in MiB; None if not readable."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmHWM:\s*(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else None
+
+
+def peak_memory_mib(reset: bool) -> tuple[float, str]:
+    """Peak resident memory of this process in MiB (rounded to 0.1) and how it was measured:
+    `SINCE_RUN_START` if `reset` (what `reset_peak_memory` returned) and `VmHWM` is readable,
+    else `PROCESS_PEAK`, the process's peak since it started."""
+    hwm = _vmhwm_mib() if reset else None
+    if hwm is not None:
+        return round(hwm, 1), SINCE_RUN_START
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    per_mib = 1024**2 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return round(maxrss / per_mib, 1), PROCESS_PEAK
+
+
+def peak_measures(measures: Iterable[str]) -> str:
+    """How a set of runs' peaks were measured, for a manifest: one name, or the names joined
+    by ", " when processes differed (a sweep's workers on machines without the reset)."""
+    return ", ".join(sorted(set(measures)))

@@ -33,6 +33,7 @@ from simulation.files import (
     new_run_dir,
     staged_dir,
 )
+from simulation.memory import peak_measures, peak_memory_mib, reset_peak_memory
 from simulation.model import WebEcosystem
 from simulation.observation import topic_distributions
 from simulation.scenario import Scenario, ScenarioError, dump_yaml
@@ -46,13 +47,16 @@ CONFIDENCE = 0.95  # of the paired-difference intervals
 
 @dataclass
 class RunOutput:
-    """What one simulation returns: its metric rows, topic distributions and timing."""
+    """What one simulation returns: its metric rows, topic distributions, timing and the peak
+    resident memory of its process in MiB, with how that was measured (`simulation.memory`)."""
 
     run_id: int
     replication: int
     metrics: pd.DataFrame
     distributions: pd.DataFrame
     seconds: float
+    peak_mib: float
+    peak_measure: str
 
 
 def run_seed(seed: int, design_point: int, replication: int) -> np.random.SeedSequence:
@@ -158,6 +162,7 @@ def run_one(
     """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.model_validate(scenario)
+    reset = reset_peak_memory()
     started = time.perf_counter()
     twins = twin_scenarios(scenario)
     metrics, dists = [], []
@@ -168,12 +173,16 @@ def run_one(
             dist.insert(2, TWIN, name)
         metrics.append(frame)
         dists.append(dist)
+    seconds = time.perf_counter() - started
+    peak_mib, peak_measure = peak_memory_mib(reset)
     return RunOutput(
         run_id=run_id,
         replication=replication,
         metrics=pd.concat(metrics, ignore_index=True),
         distributions=pd.concat(dists, ignore_index=True),
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
+        peak_mib=peak_mib,
+        peak_measure=peak_measure,
     )
 
 
@@ -295,6 +304,8 @@ def write_run_folder(
             scenario,
             keys,
             run_seconds={str(o.run_id): round(o.seconds, 3) for o in outputs},
+            run_peak_mib={str(o.run_id): o.peak_mib for o in outputs},
+            run_peak_measure=peak_measures(o.peak_measure for o in outputs),
             **extra_manifest,
         )
         atomic_write_text(staging / "manifest.json", json.dumps(info, indent=2) + "\n")

@@ -29,13 +29,14 @@ import pandas as pd
 from simulation import files
 from simulation.designs import Design, build
 from simulation.files import atomic_write_frame, atomic_write_text, manifest, new_run_dir
-from simulation.memory import init_worker
+from simulation.memory import init_worker, peak_measures
 from simulation.runner import RunOutput, run_one, summarize
 from simulation.scenario import Scenario, ScenarioError, dump_yaml, load
 from simulation.sweep_status import (
     DONE,
     FAILED,
     PENDING,
+    RECORDED,
     part_path,
     read_status,
     save_status,
@@ -56,9 +57,9 @@ def create(
         table = design.table
         atomic_write_text(staging / "scenario.yaml", dump_yaml(scenario))
         atomic_write_frame(staging / "design.csv", table)
-        status = pd.DataFrame({"run_id": table["run_id"], "state": PENDING, "error": ""})
-        atomic_write_frame(staging / "status.csv", status.assign(seconds=float("nan")))
-        _write_manifest(staging, scenario, design, state="running", sessions=[])
+        status = pd.DataFrame({"run_id": table["run_id"], "state": PENDING, **RECORDED})
+        atomic_write_frame(staging / "status.csv", status)
+        _write_manifest(staging, scenario, design, "running", sessions=[], status=status)
     assert stage.final is not None
     return stage.final, design
 
@@ -214,7 +215,8 @@ def _record(sweep_dir: Path, status: pd.DataFrame, run_id: int, future: Future[R
     output = future.result()
     atomic_write_frame(part_path(sweep_dir, run_id, "distributions"), output.distributions)
     atomic_write_frame(part_path(sweep_dir, run_id, "metrics"), output.metrics)
-    status.loc[run_id, ["state", "error", "seconds"]] = [DONE, "", round(output.seconds, 3)]
+    record = [DONE, "", round(output.seconds, 3), output.peak_mib, output.peak_measure]
+    status.loc[run_id, ["state", *RECORDED]] = record
 
 
 def assemble(
@@ -238,7 +240,7 @@ def assemble(
     previous = _read_manifest(sweep_dir).get("sessions", [])
     previous = previous if isinstance(previous, list) else []
     state = "complete" if len(done) == len(status) else "incomplete"
-    _write_manifest(sweep_dir, scenario, design, state=state, sessions=[*previous, session])
+    _write_manifest(sweep_dir, scenario, design, state, [*previous, session], status)
     return status
 
 
@@ -262,8 +264,14 @@ def _gather(sweep_dir: Path, status: pd.DataFrame, run_ids: list[int], table: st
 
 
 def _write_manifest(
-    folder: Path, scenario: Scenario, design: Design, state: str, sessions: list[dict[str, Any]]
+    folder: Path,
+    scenario: Scenario,
+    design: Design,
+    state: str,
+    sessions: list[dict[str, Any]],
+    status: pd.DataFrame,
 ) -> None:
+    """The sweep's manifest.json, with the largest peak memory of the runs done in `status`."""
     table = design.table
     keys = table[["design_point", "replication"]].to_numpy().tolist()
     info = manifest(
@@ -279,8 +287,21 @@ def _write_manifest(
         replications=design.replications,
         runs=len(table),
         sessions=sessions,
+        **_peak_record(status),
     )
     atomic_write_text(folder / "manifest.json", json.dumps(info, indent=2, default=str) + "\n")
+
+
+def _peak_record(status: pd.DataFrame) -> dict[str, Any]:
+    """The manifest's peak memory: the maximum over the done runs' peaks (MiB) and how they
+    were measured (None before any run is done)."""
+    peaks = status.loc[status["state"] == DONE, ["peak_mib", "peak_measure"]].dropna()
+    if peaks.empty:
+        return {"run_peak_mib_max": None, "run_peak_measure": None}
+    return {
+        "run_peak_mib_max": float(peaks["peak_mib"].max()),
+        "run_peak_measure": peak_measures(peaks["peak_measure"]),
+    }
 
 
 def session_record(

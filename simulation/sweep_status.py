@@ -21,6 +21,9 @@ from simulation.twins import TWIN, simulations_per_run
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 TABLES = ("distributions", "metrics")  # the order in which a finished run's parts are written
+# status.csv's columns after `state`, and their value before a run is done: its error, and
+# its seconds and peak memory (MiB, and how it was measured: simulation.memory).
+RECORDED = {"error": "", "seconds": float("nan"), "peak_mib": float("nan"), "peak_measure": ""}
 COLUMNS = {
     "metrics": frozenset({"run_id", "replication", "step", "generation", *registry.COLUMNS}),
     "distributions": frozenset({"run_id", "replication", "step", "source", "topic", "share"}),
@@ -65,7 +68,9 @@ def _stored_status(sweep_dir: Path, design: Design) -> tuple[pd.DataFrame, str |
     """status.csv indexed by run_id, or a fresh all-pending one and why status.csv is unusable."""
     ids = design.table["run_id"]
     try:
-        frame = pd.read_csv(sweep_dir / "status.csv", dtype={"state": str, "error": str})
+        frame = pd.read_csv(
+            sweep_dir / "status.csv", dtype={"state": str, "error": str, "peak_measure": str}
+        )
         problem = _status_problem(frame, ids)
     except FileNotFoundError:
         problem = "missing"
@@ -73,10 +78,10 @@ def _stored_status(sweep_dir: Path, design: Design) -> tuple[pd.DataFrame, str |
         problem = f"damaged ({type(exc).__name__})"
     if problem is None:
         frame = frame.set_index("run_id").reindex(ids)
-        frame["error"] = frame["error"].fillna("") if "error" in frame else ""
-        frame["seconds"] = frame["seconds"] if "seconds" in frame else float("nan")
-        return frame[["state", "error", "seconds"]], None
-    fresh = pd.DataFrame({"run_id": ids, "state": PENDING, "error": "", "seconds": float("nan")})
+        for column, empty in RECORDED.items():  # folders from older versions lack some
+            frame[column] = frame[column].fillna(empty) if column in frame else empty
+        return frame[["state", *RECORDED]], None
+    fresh = pd.DataFrame({"run_id": ids, "state": PENDING, **RECORDED})
     return fresh.set_index("run_id"), problem
 
 

@@ -171,3 +171,42 @@ def test_run_scenario_with_twins_ticks_for_each_twin_and_keeps_one_summary_row_p
     assert {"no_ai_final_topic_hill1", "dilution_final_tail_survival"} <= set(summary.columns)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["twins"] == ["full", "no_ai", "no_feedback"]
+
+
+def _memory_mib() -> float:
+    """This machine's physical memory in MiB."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+def test_a_run_folder_records_the_peak_memory_of_each_run(tmp_path):
+    from simulation.memory import PROCESS_PEAK, SINCE_RUN_START
+
+    run_dir = run_scenario(small_scenario(steps=2, replications=2), tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    peaks = manifest["run_peak_mib"]
+    assert set(peaks) == set(manifest["run_seconds"]) == {"0", "1"}
+    assert all(50 < peak < _memory_mib() for peak in peaks.values())  # the whole process's
+    assert all(peak == round(peak, 1) for peak in peaks.values())
+    assert manifest["run_peak_measure"] in {SINCE_RUN_START, PROCESS_PEAK}
+
+
+def test_the_peak_memory_of_a_run_leaves_out_what_was_freed_before_it(scenario):
+    """512 MiB made resident and unmapped before a run do not count in the run's peak (where
+    the kernel lets the peak be reset; else the peak is the process's and this is skipped)."""
+    import mmap
+
+    from simulation.memory import SINCE_RUN_START, peak_memory_mib, reset_peak_memory
+
+    size = 512 * 2**20
+    with mmap.mmap(-1, size) as block:
+        pages = np.frombuffer(block, dtype=np.uint8)
+        pages[:: mmap.PAGESIZE] = 1  # one write per page makes it resident
+        del pages  # (the buffer must be released before the mapping is closed)
+        held, measure = peak_memory_mib(reset_peak_memory())
+    if measure != SINCE_RUN_START:
+        pytest.skip("this kernel does not let a process reset its peak memory")
+    output = run_one(scenario)
+    assert output.peak_measure == SINCE_RUN_START
+    assert 50 < output.peak_mib < held - size / 2**20 / 2
