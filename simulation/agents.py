@@ -53,7 +53,10 @@ class AIModel(mesa.Agent):
         self.pool = TrainingPool(
             config.regime, n_topics, n_words, window=config.window, budget=config.train_budget
         )
+        # The training set of the last fit, as the metrics read it (its counts are freed).
         self.train_synthetic_share = 0.0
+        self.train_token_share = float("nan")
+        self.train_topic_counts = np.zeros(n_topics)
         self.cross_entropy = float("nan")
 
     def publish(self, n: int, step: int, doc_length: int) -> Documents:
@@ -98,6 +101,8 @@ class AIModel(mesa.Agent):
             world.held_out_topics, world.held_out_tokens
         )
         self.train_synthetic_share = stats.synthetic_share
+        self.train_token_share = stats.model_token_share
+        self.train_topic_counts = stats.topic_counts
 
     @property
     def fitted(self) -> bool:

@@ -11,6 +11,7 @@ them.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,11 +91,12 @@ def observe(model: WebEcosystem) -> Observation:
 class FitObservation:
     """What the metrics read from the models' fits, recomputed only when a model refits.
 
-    `fits` holds the fitted word matrices it was computed from (compared by identity: a refit
-    makes new ones, and holding them keeps their ids from being reused).
+    `fits` holds weak references to the fitted word matrices it was computed from (compared
+    by identity: a refit makes new ones). Weak, so that a refit frees the matrices it
+    replaces at once: ten large models' old fits would otherwise outlive their refits.
     """
 
-    fits: tuple[object, ...]
+    fits: tuple[weakref.ref, ...]
     missing_mass: float  # p* mass of the cells the average model gives probability 0
     cross_entropy: float  # mean over models of the smoothed held-out cross-entropy
     support: np.ndarray  # (K,) words with nonzero probability per topic, average model
@@ -105,13 +107,13 @@ def observe_fits(model: WebEcosystem) -> FitObservation:
     generators = [ai.generator for ai in model.ai_models]
     fits = tuple(g.word_probs_ for g in generators)
     cached: FitObservation | None = getattr(model, "_fit_observation", None)
-    if cached is not None and all(a is b for a, b in zip(cached.fits, fits, strict=True)):
+    if cached is not None and all(a() is b for a, b in zip(cached.fits, fits, strict=True)):
         return cached
     content = model.content
     topic_probs = np.stack([g.topic_probs_ for g in generators])
     support = M.joint_support(topic_probs, list(fits))
     observation = FitObservation(
-        fits=fits,
+        fits=tuple(weakref.ref(f) for f in fits),
         missing_mass=M.missing_mass(content.topic_probs, content.word_probs, support),
         cross_entropy=float(
             np.mean(
@@ -323,8 +325,7 @@ def train_synthetic_share(model: WebEcosystem) -> float:
 
 
 def train_synthetic_token_share(model: WebEcosystem) -> float:
-    lasts = [ai.pool.last for ai in model.ai_models]
-    return float(np.mean([s.model_token_share if s else np.nan for s in lasts]))
+    return float(np.mean([ai.train_token_share for ai in model.ai_models]))
 
 
 def precision(model: WebEcosystem) -> float:

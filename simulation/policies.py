@@ -173,8 +173,6 @@ class TrainingPool:
         self._recent: deque[TrainingStats] = deque(maxlen=window if regime == "window" else 1)
         self._total: TrainingStats | None = None
         self._pool: list[tuple[Documents, np.ndarray]] = []
-        # The last non-empty training set delivered: the one the model was last fitted on.
-        self.last: TrainingStats | None = None
 
     def _stats(self, docs: Documents, weights: np.ndarray) -> TrainingStats:
         topic_counts, word_counts = count_documents(
@@ -202,14 +200,7 @@ class TrainingPool:
             self._recent.append(self._stats(docs, weights))
 
     def training_set(self, rng: np.random.Generator) -> TrainingStats:
-        """Statistics of the data the next fit uses (kept as `last` unless empty)."""
-        stats = self._training_set(rng)
-        if stats.total_weight > 0:
-            self.last = stats
-        return stats
-
-    def _training_set(self, rng: np.random.Generator) -> TrainingStats:
-        """`training_set` under this pool's regime."""
+        """Statistics of the data the next fit uses, under this pool's regime."""
         if self.regime == "subsample":
             if not self._pool:
                 raise RuntimeError("training pool is empty")

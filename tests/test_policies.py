@@ -210,13 +210,12 @@ def test_pool_token_share_counts_assisted_words_and_weights():
     stats = pool.training_set(np.random.default_rng(0))
     # (2 + 0.5 + 0 + 0) + (1 + 0.5 + 0 + 0.25) over weights 4 + 4, tokens of length 4
     assert stats.model_token_share == pytest.approx((2.5 + 1.75) / 8)
-    assert pool.last is stats
 
 
 def training_tail_share(model: WebEcosystem) -> list[float]:
     """Tail-topic share of the weight of each model's last training set."""
     return [
-        float(ai.pool.last.topic_counts[model.is_tail].sum() / ai.pool.last.total_weight)
+        float(ai.train_topic_counts[model.is_tail].sum() / ai.train_topic_counts.sum())
         for ai in model.ai_models
     ]
 

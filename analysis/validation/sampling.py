@@ -206,7 +206,7 @@ def _word_gini_simpson(model: WebEcosystem) -> np.ndarray:
 def _words_per_topic(model: WebEcosystem) -> np.ndarray:
     """(K,) words per topic in the training set of the model's last fit."""
     ai = model.ai_models[0]
-    return ai.pool.last.topic_counts * model.content.doc_length
+    return ai.train_topic_counts * model.content.doc_length
 
 
 TEMPERATURE_PROBES = {"word_gs": _word_gini_simpson, "fit_words": _words_per_topic}
