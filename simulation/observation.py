@@ -101,13 +101,21 @@ class FitObservation:
     cross_entropy: float  # mean over models of the smoothed held-out cross-entropy
     support: np.ndarray  # (K,) words with nonzero probability per topic, average model
 
+    def __getstate__(self) -> dict:
+        """Pickled without its references (a model unpickled recomputes it once)."""
+        return {**self.__dict__, "fits": ()}
+
 
 def observe_fits(model: WebEcosystem) -> FitObservation:
     """The models' `FitObservation`, computed again only after a model has refitted."""
     generators = [ai.generator for ai in model.ai_models]
     fits = tuple(g.word_probs_ for g in generators)
     cached: FitObservation | None = getattr(model, "_fit_observation", None)
-    if cached is not None and all(a() is b for a, b in zip(cached.fits, fits, strict=True)):
+    if (
+        cached is not None
+        and len(cached.fits) == len(fits)
+        and all(a() is b for a, b in zip(cached.fits, fits, strict=True))
+    ):
         return cached
     content = model.content
     topic_probs = np.stack([g.topic_probs_ for g in generators])
