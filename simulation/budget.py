@@ -128,7 +128,8 @@ def _num(cfg: dict[str, Any], key: str, default: float) -> float:
 @lru_cache(maxsize=256)
 def _ranks(n: float, slopes: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray]:
     """Ranks 1..n of a piecewise power law in ≤ 64 geometric bins: (ranks per bin, p of each)."""
-    edges = np.unique(np.round(np.geomspace(1.0, max(n, 1.0) + 1.0, 64)))
+    edges = np.round(np.geomspace(1.0, max(n, 1.0) + 1.0, 64))
+    edges = edges[np.diff(edges, prepend=0.0) > 0]  # np.unique of sorted edges, without numpy.ma
     count = np.diff(edges)
     mid = np.sqrt(edges[:-1] * (edges[1:] - 1.0))
     log_f = np.zeros_like(mid)

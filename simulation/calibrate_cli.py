@@ -11,7 +11,7 @@ with one line per problem), says what it simulates, and prints the results
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -33,7 +33,9 @@ from simulation.console import (
     step_progress,
     user_errors,
 )
-from simulation.scenario import Scenario, ScenarioError
+
+if TYPE_CHECKING:
+    from simulation.scenario import Scenario
 
 DEFAULT_TARGETS = SCENARIO_DIR / "calibration" / "today.toml"
 MAX_POINTS = 100_000
@@ -81,6 +83,7 @@ def calibrate(
     from analysis.calibration import targets as target_files
     from analysis.calibration import write as outputs
     from simulation import budget
+    from simulation.scenario import ScenarioError
 
     extra = [f"replications={replications}"] if replications is not None else []
     config = load_scenario(scenario, (overrides or []) + extra)

@@ -1,5 +1,10 @@
 """The `ouroboros` command line (typer): run, check, schema, list, sweep, and the analysis verbs
-(validate, calibrate, report, viz); the options they share are in `simulation.cli_options`."""
+(validate, calibrate, report, viz); the options they share are in `simulation.cli_options`.
+
+Each command imports what it uses when it runs, so that `--help` loads typer and rich only and
+`check` adds the scenario schema and the budget estimate, not the model (mesa, pandas, scipy);
+tests/test_startup.py holds this.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +27,10 @@ from simulation.cli_options import (
     load_scenario,
 )
 from simulation.console import err, fail, out, print_summary, step_progress, user_errors
-from simulation.scenario import Scenario, ScenarioError, load
 
 if TYPE_CHECKING:
     from simulation.designs import Design
+    from simulation.scenario import Scenario
 
 app = typer.Typer(
     help="Ouroboros: simulate model collapse on the open web.",
@@ -91,14 +96,16 @@ def check(
     """Validate scenario files as `run` and `sweep` would (every design point, the memory and
     work budget); print each one's estimated size; exit status 2 if any is invalid."""
     from simulation import budget
-    from simulation.designs import build
+    from simulation.scenario import ScenarioError, load
 
     problems: list[str] = []
     for path in scenarios:
         try:
             config = load(path, overrides or [])
             est = budget.check_budget(config, force=False, source=str(path), workers=workers)
-            if config.sweep is not None:
+            if config.sweep is not None:  # only sweeps need pandas (and scipy or SALib)
+                from simulation.designs import build
+
                 build(config, str(path))
         except ScenarioError as exc:
             problems.extend(exc.problems)
@@ -114,12 +121,16 @@ def check(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
+    from simulation.scenario import Scenario
+
     sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
 
 
 @app.command("list")
 def list_scenarios() -> None:
     """List the bundled scenarios with their descriptions."""
+    from simulation.scenario import ScenarioError, load
+
     table = Table(title=f"Bundled scenarios ({SCENARIO_DIR})")
     table.add_column("file")
     table.add_column("description")
@@ -155,6 +166,7 @@ def sweep_to_run(
     from simulation import budget, preflight, sweep_status
     from simulation import sweep as sweeps
     from simulation.designs import build
+    from simulation.scenario import load
 
     if resume is not None:
         given = load(scenario, overrides or []) if scenario is not None else None

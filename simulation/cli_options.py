@@ -5,12 +5,14 @@ overrides, and the checks every command makes before it simulates (`simulation.c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from simulation.console import err, user_errors
-from simulation.scenario import Scenario, load
+
+if TYPE_CHECKING:
+    from simulation.scenario import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -48,6 +50,9 @@ def check_before_running(
 
 
 def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
+    """The scenario at `path` with its `--set` overrides; bad input exits 2 (`user_errors`)."""
+    from simulation.scenario import load
+
     with user_errors():
         return load(path, overrides or [])
     raise AssertionError("unreachable")  # pragma: no cover

@@ -17,17 +17,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-
-from simulation.scenario import ScenarioError
 
 if TYPE_CHECKING:
     from analysis.calibration.check import Comparison
@@ -48,6 +38,8 @@ def fail(problems: list[str]) -> None:
 @contextmanager
 def user_errors():
     """Turn bad input into clear messages and exit status 2, never a traceback."""
+    from simulation.yaml_input import ScenarioError
+
     try:
         yield
     except ScenarioError as exc:
@@ -62,6 +54,15 @@ def step_progress(quiet: bool, label: str):
     if quiet:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
 from simulation import dotted
 from simulation.scenario import MAX_PROBLEMS, Range, Scenario, ScenarioError, Sweep, validate
@@ -126,7 +125,9 @@ def _unit_sample(sweep: Sweep, dim: int, seed: int) -> np.ndarray:
     """The design's points in the unit cube, reproducible from the scenario seed."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(DESIGN_STREAM,)))
     unit_problem = {"num_vars": dim, "names": list(sweep.factors), "bounds": [[0.0, 1.0]] * dim}
-    if sweep.design == "lhs":
+    if sweep.design == "lhs":  # scipy.stats takes ~1 s to import: only LHS designs pay for it
+        from scipy.stats import qmc
+
         return qmc.LatinHypercube(d=dim, seed=rng).random(sweep.samples)
     if sweep.design == "sobol":  # the schema has checked that `samples` is a power of two
         from SALib.sample import sobol

@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 import re
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,6 +33,9 @@ from pydantic import (
 )
 
 from simulation.yaml_input import shorten
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_STEPS = 100_000
 MAX_POINTS = 1000  # points of one PointSchedule
@@ -145,6 +147,8 @@ class PointSchedule(Strict):
 
     def steps(self, start_date: str | None) -> np.ndarray:
         """The points' steps; months count from `start_date`, the month of step 0."""
+        import numpy as np  # here, not at the top: reading a scenario needs no numpy
+
         times = np.array([self._time(key) for key in self.points], dtype=np.float64)
         if not self.dated:
             return times
@@ -155,6 +159,8 @@ class PointSchedule(Strict):
     def at(self, step: int, start_date: str | None = None) -> float:
         """The rate at `step`: exactly a point's value at its step, linear in between, the first
         (last) point's value before (after) them; the run's length plays no part."""
+        import numpy as np
+
         values = np.fromiter(self.points.values(), dtype=np.float64)
         return float(np.interp(step, self.steps(start_date), values))
 

@@ -1,0 +1,76 @@
+"""Start fast: `ouroboros --help` loads typer and rich only, and `check` adds the scenario schema
+and the budget estimate, never the model's libraries (mesa, pandas, scipy, networkx, …).
+
+Each command imports what it uses when it runs (`simulation.cli`); these tests hold that by
+looking at what a fresh interpreter has imported after each command, not by timing it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from simulation import budget
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_LIBRARIES = ("mesa", "pandas", "scipy", "matplotlib", "dask", "networkx", "SALib")
+# Runs commands one after another in one fresh interpreter (imports only accumulate, so what
+# is loaded after each command is an upper bound of what that command loads) and prints, as
+# its last line, the exit status and the top-level packages loaded after each.
+CHILD = """
+import json, sys
+from simulation.cli import app
+
+loaded = {"import": sorted({name.split(".")[0] for name in sys.modules})}
+for args in json.loads(sys.argv[1]):
+    try:
+        app(args, prog_name="ouroboros")
+    except SystemExit as exc:
+        loaded[" ".join(args)] = [exc.code, sorted({name.split(".")[0] for name in sys.modules})]
+print(json.dumps(loaded))
+"""
+COMMANDS = [
+    ["--help"],
+    ["check", "scenarios/baseline.yaml"],
+    ["check", "scenarios/ai_share_sweep.yaml"],
+]
+
+
+def _loaded_after_each() -> dict[str, list]:
+    """What a fresh interpreter has imported after `import simulation.cli` and each command."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(COMMANDS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_commands_import_only_what_they_use():
+    loaded = _loaded_after_each()
+    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(loaded["import"])
+    code, help_modules = loaded["--help"]
+    assert code == 0
+    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(help_modules)
+    code, check_modules = loaded["check scenarios/baseline.yaml"]
+    assert code == 0
+    assert {"numpy", "pydantic"} <= set(check_modules)  # the schema and the budget need them
+    assert not set(MODEL_LIBRARIES) & set(check_modules)
+    code, sweep_modules = loaded["check scenarios/ai_share_sweep.yaml"]
+    assert code == 0  # a grid design's table is a pandas frame; only LHS needs scipy
+    assert not {"mesa", "scipy", "matplotlib", "dask", "networkx", "SALib"} & set(sweep_modules)
+
+
+def test_budget_rank_bins_match_np_unique():
+    """The budget's rank bins drop repeated edges exactly as `np.unique` would."""
+    for n in (1.0, 2.0, 3.0, 50.0, 5000.0, 65_535.0, 1e5, 1e8, 1e15):
+        edges = np.unique(np.round(np.geomspace(1.0, n + 1.0, 64)))
+        count, _ = budget._ranks(n, ((1.0, 1.0),))
+        assert np.array_equal(count, np.diff(edges)), n
