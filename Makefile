@@ -48,8 +48,12 @@ format: $(STAMP)
 validate: $(STAMP)
 	$(VENV)/bin/ouroboros validate
 
+# Simulator against the bare kernel (steps and whole runs, cost curve), the demo sweep on 1 and
+# 2 workers, then issue 16's targets against what was just measured.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/summary.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

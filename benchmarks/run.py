@@ -1,12 +1,20 @@
 """Benchmark the simulator against a bare numpy alias-table kernel, and measure its cost curve.
 
-For each size (benchmarks/scenarios/<size>.yaml) a fresh process builds a WebEcosystem and runs
-every step, reporting wall time, documents/s, tokens/s, agent-steps/s and peak memory; another
-fresh process times the kernel: the fastest plain-numpy way to sample and count the same
-tokens (Walker/Vose alias tables over K x V, two gathers per token, then `bincount`). The
-ratio simulator/kernel is the price of everything the model does beyond drawing words.
-The cost curve doubles docs/step, humans, sites and models in turn from the small scenario and
-fits log-log slopes of the time per step. Results are appended to benchmarks/results.csv.
+For each size (benchmarks/scenarios/<size>.yaml), alternately and each in a fresh process:
+
+- steps: a process builds a WebEcosystem and runs every step, reporting construction and step
+  time, documents/s, tokens/s, agent-steps/s and peak memory;
+- whole run: `ouroboros run` of the same scenario, timed from process start until it exits with
+  its results written, and its peak memory;
+- kernel (benchmarks/kernel.py): the fastest plain-numpy way to sample and count the same
+  tokens (Walker/Vose alias tables over K x V, two gathers per token, then `bincount`), timed
+  both for its step loop and as a whole process (start, numpy, tables, steps, exit).
+
+`ratio` (simulator steps / kernel loop) is the price of everything a step does beyond drawing
+words; `whole_ratio` (whole run / whole kernel process) adds start-up, construction and writing
+the results: what a user waits for. The cost curve doubles docs/step, humans, sites and models
+in turn from the small scenario and fits log-log slopes of the time per step. Results are
+appended to benchmarks/results.csv.
 
     python benchmarks/run.py                      # small, medium, large and the cost curve
     python benchmarks/run.py --size small --steps 3 --no-curve --results /tmp/r.csv
@@ -18,17 +26,14 @@ import argparse
 import csv
 import json
 import resource
-import subprocess
 import sys
+import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from benchlib import HERE, OUROBOROS, append_rows, rounded, set_options, timed_process
 
-ROOT = Path(__file__).resolve().parents[1]
-HERE = ROOT / "benchmarks"
-sys.path.insert(0, str(ROOT))  # benchmark this checkout, whatever is installed
 SIZES = ("small", "medium", "large")
 CURVE_FACTORS = (1, 2, 4, 8)
 CURVE_AXES = {
@@ -55,6 +60,10 @@ RESULT_FIELDS = (
     "kernel_tokens_per_s",
     "ratio",
     "ratio_wall",
+    "whole_s",
+    "whole_peak_mib",
+    "kernel_whole_s",
+    "whole_ratio",
 )
 
 
@@ -63,11 +72,16 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def scenario_path(size: str) -> Path:
+    """The benchmark scenario file of a size."""
+    return HERE / "scenarios" / f"{size}.yaml"
+
+
 def load_scenario(size: str, overrides: list[str]):
     """The benchmark scenario of a size, with `--set`-style overrides."""
     from simulation.scenario import load
 
-    return load(HERE / "scenarios" / f"{size}.yaml", overrides)
+    return load(scenario_path(size), overrides)
 
 
 def time_simulator(size: str, overrides: list[str]) -> dict[str, float]:
@@ -97,122 +111,65 @@ def time_simulator(size: str, overrides: list[str]) -> dict[str, float]:
     }
 
 
-def time_kernel(size: str, overrides: list[str]) -> dict[str, float]:
-    """Sample and count the simulator's tokens with bare alias tables: the practical limit.
+def simulator_steps(size: str, overrides: list[str]) -> dict[str, float]:
+    """`time_simulator` in a fresh Python process, so that its peak memory is its own."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", size]
+    return timed_process(cmd + set_options(overrides), f"simulator {size}").last_json()
 
-    Tables over a fixed random K x V distribution are built untimed; each step then draws
-    docs/step topics and their words (two gathers per token into preallocated buffers) and
-    counts topics and words with `bincount`.
-    """
-    from simulation.generative import AliasTable
 
+def simulator_whole(size: str, overrides: list[str]) -> dict[str, float]:
+    """`ouroboros run` of a size from process start until it exits, results written."""
+    with tempfile.TemporaryDirectory(prefix="ouroboros-bench-") as out:
+        cmd = [str(OUROBOROS), "run", str(scenario_path(size)), "--out", out, "--quiet"]
+        run = timed_process(cmd + set_options(overrides), f"ouroboros run {size}")
+    return {"whole_s": run.wall_s, "whole_peak_mib": run.peak_mib}
+
+
+def kernel_whole(size: str, overrides: list[str]) -> dict[str, float]:
+    """The kernel for a size's tokens in a fresh process: its step loop, and start to exit."""
     scenario = load_scenario(size, overrides)
-    k, v = scenario.content.n_topics, scenario.content.n_words
-    n, length = scenario.web.docs_per_step, scenario.content.doc_length
-    rng = np.random.default_rng(0)
-    words = AliasTable.build(rng.dirichlet(np.ones(v), size=k))
-    topics = AliasTable.build(rng.dirichlet(np.ones(k))[None, :])
-    index = np.int32 if k * v < 2**31 else np.int64
-    u = np.empty((n, length))
-    col = np.empty((n, length), dtype=index)
-    flat = np.empty((n, length), dtype=index)
-    keep_p = np.empty((n, length))
-    keep = np.empty((n, length), dtype=bool)
-    tokens = np.empty((n, length), dtype=words.alias.dtype)
-    first_row = np.zeros(1, dtype=np.int64)
-    start = time.perf_counter()
-    for _ in range(scenario.steps):
-        doc_topic = topics.sample(first_row, n, rng)[0]
-        rng.random(out=u)
-        u *= v
-        np.copyto(col, u, casting="unsafe")  # truncation: the column
-        u -= col  # what is left: the coin for keeping it
-        np.minimum(col, v - 1, out=col)
-        np.add(col, (doc_topic.astype(index) * v)[:, None], out=flat)
-        np.take(words.prob, flat, out=keep_p)
-        np.less(u, keep_p, out=keep)
-        np.take(words.alias, flat, out=tokens)
-        np.copyto(tokens, col, casting="unsafe", where=keep)
-        np.bincount(doc_topic, minlength=k)
-        np.bincount(tokens.ravel(), minlength=v)
-    seconds = time.perf_counter() - start
+    shape = (scenario.content.n_topics, scenario.content.n_words)
+    work = (scenario.web.docs_per_step, scenario.content.doc_length, scenario.steps)
+    cmd = [sys.executable, str(HERE / "kernel.py"), *map(str, shape + work)]
+    run = timed_process(cmd, f"kernel {size}")
+    seconds = run.last_json()["kernel_s"]
     return {
         "kernel_s": seconds,
-        "kernel_tokens_per_s": n * length * scenario.steps / seconds,
+        "kernel_tokens_per_s": work[0] * work[1] * work[2] / seconds,
+        "kernel_whole_s": run.wall_s,
     }
 
 
-def in_child(task: str, size: str, overrides: list[str]) -> dict[str, float]:
-    """Run one timing in a fresh Python process, so that its peak memory is its own."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", task, "--size", size]
-    for item in overrides:
-        cmd += ["--set", item]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"benchmark {task} {size} failed (exit {out.returncode})")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def commit_label() -> str:
-    """Short commit hash, marked `-dirty` when tracked files differ from it."""
-    from simulation.files import git_commit
-
-    git = git_commit(ROOT)
-    if git is None:
-        return "unknown"
-    return git["commit"][:7] + ("-dirty" if git["dirty"] else "")
-
-
 def benchmark_size(size: str, overrides: list[str], repeat: int) -> dict[str, float | str]:
-    """Simulator and kernel for one size, alternated `repeat` times: the fastest of each.
+    """Steps, whole run and kernel for one size, alternated `repeat` times: the best of each.
 
     On a shared machine a run can only be slowed by other load, never sped up, so the best of
-    a few runs is the least disturbed measurement of both sides of the ratio.
+    a few runs is the least disturbed measurement of both sides of each ratio. Peak memory is
+    the largest seen: the budget a machine must have.
     """
-    sims, kernels = [], []
+    sims, wholes, kernels = [], [], []
     for _ in range(repeat):
-        sims.append(in_child("simulator", size, overrides))
-        kernels.append(in_child("kernel", size, overrides))
+        sims.append(simulator_steps(size, overrides))
+        wholes.append(simulator_whole(size, overrides))
+        kernels.append(kernel_whole(size, overrides))
     sim = min(sims, key=lambda r: r["steps_s"])
-    kernel = min(kernels, key=lambda r: r["kernel_s"])
+    whole_s = min(r["whole_s"] for r in wholes)
+    kernel_s = min(r["kernel_s"] for r in kernels)
+    kernel_whole_s = min(r["kernel_whole_s"] for r in kernels)
     return {
         "size": size,
         "repeats": repeat,
         **sim,
         "peak_mib": max(r["peak_mib"] for r in sims),
-        **kernel,
-        "ratio": sim["steps_s"] / kernel["kernel_s"],
-        "ratio_wall": sim["wall_s"] / kernel["kernel_s"],
+        "kernel_s": kernel_s,
+        "kernel_tokens_per_s": max(r["kernel_tokens_per_s"] for r in kernels),
+        "ratio": sim["steps_s"] / kernel_s,
+        "ratio_wall": sim["wall_s"] / kernel_s,
+        "whole_s": whole_s,
+        "whole_peak_mib": max(r["whole_peak_mib"] for r in wholes),
+        "kernel_whole_s": kernel_whole_s,
+        "whole_ratio": whole_s / kernel_whole_s,
     }
-
-
-def append_results(rows: list[dict], path: Path) -> None:
-    """Append rows (with timestamp and commit) to the results CSV, writing a header if new.
-
-    A file written before a column was added is rewritten once with the current header.
-    """
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    commit = commit_label()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old: list[dict] = []
-    if path.exists():
-        with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            if tuple(reader.fieldnames or ()) != RESULT_FIELDS:
-                old = list(reader)
-    mode = "w" if old or not path.exists() else "a"
-    with path.open(mode, newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS, extrasaction="ignore")
-        if mode == "w":
-            writer.writeheader()
-            writer.writerows(old)
-        for row in rows:
-            writer.writerow({"timestamp": stamp, "commit": commit, **_rounded(row)})
-
-
-def _rounded(row: dict) -> dict:
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -233,6 +190,18 @@ def print_table(rows: list[dict]) -> None:
         "ratio = simulator step time / kernel time for the same tokens (lower is better); "
         f"each the fastest of {rows[0]['repeats']} runs"
     )
+    head = f"\n{'size':<7}{'whole s':>9}{'peak MiB':>10}{'kernel whole s':>16}{'whole ratio':>13}"
+    print(head)
+    print("-" * (len(head) - 1))
+    for r in rows:
+        print(
+            f"{r['size']:<7}{r['whole_s']:>9.2f}{r['whole_peak_mib']:>10,.0f}"
+            f"{r['kernel_whole_s']:>16.2f}{r['whole_ratio']:>13.2f}"
+        )
+    print(
+        "whole ratio = `ouroboros run`, process start to results written / kernel process, start "
+        "(numpy, tables) to exit; each the fastest of the same runs"
+    )
 
 
 def cost_curve(out_dir: Path) -> list[dict]:
@@ -248,7 +217,7 @@ def cost_curve(out_dir: Path) -> list[dict]:
                 rows.append({**rows[0], "axis": axis, "value": value})
                 continue
             overrides = [f"{key}={value * factor}", f"steps={CURVE_STEPS}"]
-            sim = in_child("simulator", "small", overrides)
+            sim = simulator_steps("small", overrides)
             rows.append(
                 {
                     "axis": axis,
@@ -291,7 +260,7 @@ def _write_curve(rows: list[dict], out_dir: Path) -> None:
             handle, fieldnames=["axis", "factor", "value", "step_s", "slope", "slope_last"]
         )
         writer.writeheader()
-        writer.writerows(_rounded(r) for r in rows)
+        writer.writerows(rounded(r) for r in rows)
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for axis in CURVE_AXES:
         pts = [r for r in rows if r["axis"] == axis]
@@ -332,16 +301,15 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="runs of each side per size; the fastest counts"
     )
     parser.add_argument("--results", type=Path, default=HERE / "results.csv")
-    parser.add_argument("--worker", choices=("simulator", "kernel"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     overrides = args.set + ([f"steps={args.steps}"] if args.steps else [])
     if args.worker:
-        timer = time_simulator if args.worker == "simulator" else time_kernel
-        print(json.dumps(timer(args.size[0], overrides)))
+        print(json.dumps(time_simulator(args.size[0], overrides)))
         return 0
     rows = [benchmark_size(size, overrides, args.repeat) for size in args.size or SIZES]
     print_table(rows)
-    append_results(rows, args.results)
+    append_rows(rows, args.results, RESULT_FIELDS)
     if not args.no_curve:
         curve = cost_curve(args.results.parent)
         print_curve(curve)

@@ -57,9 +57,26 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def one_blas_thread() -> None:
+    """Limit numpy's BLAS to one thread in this process, for good.
+
+    A sweep runs one simulation per worker process, one worker per core; a BLAS that also
+    starts a thread per core in each worker oversubscribes the machine (two workers gave
+    1.0-1.3x the speed of one; see benchmarks/PROFILE.md). Dask's nanny sets the same limit
+    through its workers' environment. numpy is imported first so that its BLAS is loaded and
+    can be limited; results do not change.
+    """
+    import numpy  # noqa: F401  (loads the BLAS library that threadpoolctl limits)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def init_worker(parent: int) -> None:
-    """A process-pool worker's initializer: memory tuning, and death with `parent`."""
+    """A process-pool worker's initializer: memory tuning, one BLAS thread, and death with
+    `parent`."""
     keep_freed_memory()
+    one_blas_thread()
     die_with_parent(parent)
 
 
