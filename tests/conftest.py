@@ -8,7 +8,21 @@ for the tests of a mechanism.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+
+# Pinned numerical kernels, set before numpy loads (here, in every test process and in the
+# processes the tests start). numpy and OpenBLAS pick kernels by CPU at run time; AVX-512
+# kernels round some results differently in the last bits from the AVX2 ones, so digests of
+# results (tests/test_golden.py) would depend on the machine. These are the AVX2 kernels,
+# which every x86-64 CPU with AVX2 runs; on one machine the results are bit-identical either
+# way whatever the workers or executor (README, Reproducibility).
+PINNED_KERNELS = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "OPENBLAS_CORETYPE": "Haswell",
+}
+for _name, _value in PINNED_KERNELS.items():
+    os.environ.setdefault(_name, _value)
 
 import numpy as np
 import pandas as pd

@@ -88,6 +88,16 @@ def run_digest(config: dict[str, Any]) -> dict[str, str]:
 CASES = cases()
 
 
+def test_numerical_kernels_are_the_pinned_ones():
+    """The digests are of the AVX2 kernels that tests/conftest.py pins before numpy loads."""
+    from numpy._core._multiarray_umath import __cpu_features__
+    from threadpoolctl import threadpool_info
+
+    assert not __cpu_features__["X86_V4"], "numpy loaded before conftest pinned its kernels"
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert all(i["architecture"] == "Haswell" for i in blas if i["internal_api"] == "openblas")
+
+
 def test_every_bundled_scenario_has_a_golden_entry():
     assert sorted(json.loads(GOLDEN.read_text())) == sorted(CASES)
 
