@@ -24,9 +24,18 @@ from simulation.cli_options import (
     Overrides,
     Quiet,
     check_before_running,
+    command_record,
     load_scenario,
 )
-from simulation.console import err, fail, out, print_summary, step_progress, user_errors
+from simulation.console import (
+    err,
+    fail,
+    out,
+    print_next,
+    print_summary,
+    step_progress,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from simulation.designs import Design
@@ -40,8 +49,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(given: bool) -> None:
+    """`--version`: print `ouroboros <version>` (from the installed package's metadata), exit."""
+    if given:
+        from importlib.metadata import version
+
+        out.print(f"ouroboros {version('ouroboros')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Ouroboros: simulate model collapse on the open web."""
     from simulation.memory import keep_freed_memory
 
@@ -75,14 +100,18 @@ def run(
     extra = [f"replications={replications}"] if replications is not None else []
     extra += ["counterfactuals=true"] if twins else []
     config = load_scenario(scenario, (overrides or []) + extra)
+    command = command_record(
+        scenario, overrides, extra, out=out_dir, replications=replications, twins=twins, force=force
+    )
     if config.sweep is not None:
         fail([f"{scenario}: has a `sweep:` section; run it with `ouroboros sweep {scenario}`"])
     with user_errors():
         check_before_running(config, out_dir, str(scenario), force=force)
     with user_errors(), step_progress(quiet, config.name) as progress:
-        run_dir = run_scenario(config, out_root=out_dir, progress=progress)
+        run_dir = run_scenario(config, out_root=out_dir, progress=progress, command=command)
     print_summary(run_dir)
     out.print(f"Results: [bold]{run_dir}[/]", highlight=False)
+    print_next(quiet, "ouroboros", "report", str(run_dir))
 
 
 @app.command()
@@ -221,7 +250,20 @@ def sweep(
     notes: list[str] = []
     if twins and scenario is None:
         fail(["--twins: a resumed sweep keeps its own setting; give --resume DIR alone"])
-    overrides = (overrides or []) + (["counterfactuals=true"] if twins else [])
+    extra = ["counterfactuals=true"] if twins else []
+    command = command_record(
+        scenario,
+        overrides,
+        extra,
+        out=out_dir,
+        workers=workers,
+        executor=executor.value,
+        scheduler=scheduler,
+        resume=resume,
+        twins=twins,
+        force=force,
+    )
+    overrides = (overrides or []) + extra
     with user_errors():
         config, design, sweep_dir = sweep_to_run(
             scenario, overrides, out_dir, resume, force=force, workers=workers, notes=notes
@@ -235,7 +277,7 @@ def sweep(
             fail([f"--scheduler {scheduler}: cannot connect ({' '.join(str(exc).split())[:160]})"])
         with user_errors():
             if sweep_dir is None:
-                sweep_dir, design = sweeps.create(config, out_dir, str(scenario), design)
+                sweep_dir, design = sweeps.create(config, out_dir, str(scenario), design, command)
             todo = int((sweeps.read_status(sweep_dir, design, notes)["state"] != sweeps.DONE).sum())
         for note in notes:
             err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -253,7 +295,7 @@ def sweep(
             raise typer.Exit(130) from None
         except OSError as exc:
             fail([f"{exc}; finished runs kept. Resume: ouroboros sweep --resume {sweep_dir}"])
-    session = sweeps.session_record(executor.value, workers, scheduler, started, status)
+    session = sweeps.session_record(executor.value, workers, scheduler, started, status, command)
     with user_errors():
         status = sweeps.assemble(sweep_dir, config, design, session)
     failed = status[status["state"] == sweeps.FAILED]
@@ -265,7 +307,83 @@ def sweep(
         err.print(f"[red]run {row.run_id} failed:[/] {row.error}", highlight=False)
     out.print(f"Results: [bold]{sweep_dir}[/]", highlight=False)
     if len(failed):
+        print_next(quiet, "ouroboros", "sweep", "--resume", str(sweep_dir))
         raise typer.Exit(1)
+    print_next(quiet, "ouroboros", "report", str(sweep_dir))
+
+
+@app.command("runs")
+def list_runs(
+    folder: Annotated[
+        Path, typer.Argument(help="A folder of run and sweep folders (subfolders too).")
+    ] = Path("runs"),
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Remove the unfinished folders of killed processes.")
+    ] = False,
+) -> None:
+    """List run and sweep folders: kind, state, date, scenario, runs, size on disk."""
+    from simulation import catalog
+    from simulation.console import print_catalog
+
+    with user_errors():
+        removed = catalog.clean(folder) if clean else []
+        entries = catalog.scan(folder)
+    for path in removed:
+        err.print(f"removed {path}, left by a killed process", highlight=False, soft_wrap=True)
+    if not entries:
+        out.print(f"No run or sweep folders in {folder}", highlight=False)
+        return
+    print_catalog(entries, folder)
+
+
+MAX_COMPARED = 26  # folders `compare` names A to Z
+
+
+class CompareFormat(StrEnum):
+    """`ouroboros compare --format` values."""
+
+    table = "table"
+    csv = "csv"
+
+
+@app.command()
+def compare(
+    folders: Annotated[
+        list[Path],
+        typer.Argument(help="Two or more run or sweep folders; differences are from the first."),
+    ],
+    format: Annotated[
+        CompareFormat, typer.Option("--format", help="Tables, or the long table as CSV.")
+    ] = CompareFormat.table,
+    csv_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the long table as CSV to this file.")
+    ] = None,
+) -> None:
+    """Compare runs or sweeps: scenario differences, final outcomes, paired differences."""
+    if not 2 <= len(folders) <= MAX_COMPARED:
+        fail([f"compare: give 2 to {MAX_COMPARED} run or sweep folders (got {len(folders)})"])
+    if csv_file is not None and (csv_file.is_dir() or not csv_file.parent.is_dir()):
+        why = "is a folder" if csv_file.is_dir() else "its folder does not exist"
+        fail([f"--out {csv_file}: {why}; give a file path in an existing folder"])
+    from analysis import compare as comparing
+    from analysis.load import load_results
+    from simulation.console import folder_letters, print_comparison
+
+    with user_errors():
+        results = [load_results(folder) for folder in folders]
+    table = comparing.comparison(results)
+    if csv_file is not None:
+        from simulation.files import atomic_write_text
+
+        with user_errors():
+            atomic_write_text(csv_file, table.to_csv(index=False))
+    if format is CompareFormat.csv:
+        sys.stdout.write(table.to_csv(index=False))
+    else:
+        notes = comparing.pairing_notes(results, folder_letters(len(results)))
+        print_comparison(folders, comparing.scenario_differences(results), table, notes)
+    if csv_file is not None:
+        err.print(f"Written: {csv_file}", highlight=False)
 
 
 @app.command()

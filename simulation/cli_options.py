@@ -5,7 +5,7 @@ overrides, and the checks every command makes before it simulates (`simulation.c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -56,3 +56,22 @@ def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:
     with user_errors():
         return load(path, overrides or [])
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def command_record(
+    scenario: Path | None, overrides: list[str] | None, implied: list[str], **options: Any
+) -> dict[str, Any]:
+    """What a manifest records of the command that made its folder (`files.command_line`):
+    `argv` and `cwd`, the scenario file, the `--set` pairs as given (`set`), every option as
+    given (`options`; paths as text), and `overrides`, the dotted overrides the scenario file
+    was loaded with (`--set` pairs plus what options imply, e.g. `replications=3`): with the
+    scenario file, what makes the same scenario again."""
+    from simulation.files import command_line
+
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    return command_line(
+        scenario=None if scenario is None else str(scenario),
+        set=list(overrides or []),
+        options=given,
+        overrides=[*(overrides or []), *implied],
+    )

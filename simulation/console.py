@@ -9,6 +9,7 @@ Every user error ends here as one line per problem on stderr and exit status 2 (
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from analysis.calibration.check import Comparison
     from analysis.calibration.fit import Fit
+    from simulation.catalog import Entry
 
 out = Console()
 err = Console(stderr=True)
@@ -78,6 +82,14 @@ def step_progress(quiet: bool, label: str):
             return lambda: bar.advance(task)
 
         yield factory
+
+
+def print_next(quiet: bool, *command: str) -> None:
+    """`next: <command>`, the command to type next (a path quoted for the shell), unless quiet."""
+    if not quiet:
+        import shlex
+
+        out.print(f"next: {shlex.join(command)}", highlight=False, markup=False, soft_wrap=True)
 
 
 def print_summary(run_dir: Path) -> None:
@@ -175,3 +187,141 @@ def print_fit(fit: Fit) -> None:
         "confidence set (loss = Σ ((simulated − value) / σ)², σ = band width / 4).",
         highlight=False,
     )
+
+
+STATE_STYLE = {"complete": "green", "partial": "yellow", "failed": "red", "damaged": "red"}
+
+
+def print_catalog(entries: list[Entry], root: Path) -> None:
+    """`ouroboros runs`: one row per run or sweep folder (kind, state, date, scenario, runs,
+    size; paths relative to `root`), then the commands that finish partial sweeps and clean
+    the leftovers of killed processes. Fits 80 columns: long cells wrap, not cut."""
+    from rich import box
+    from rich.filesize import decimal
+
+    table = Table(
+        title=f"Runs and sweeps in {escape(str(root))}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=0,
+    )
+    table.add_column("folder", overflow="fold", min_width=17)  # a whole timestamp
+    table.add_column("kind", no_wrap=True, min_width=8)
+    narrow = out.width < 100  # on 80 columns, every column must fit: states wrap
+    table.add_column("state", overflow="fold", min_width=12, max_width=14 if narrow else None)
+    table.add_column("date (UTC)", no_wrap=True, min_width=10)
+    table.add_column("scenario", overflow="fold", max_width=12)
+    table.add_column("runs", justify="right", no_wrap=True, min_width=4)
+    table.add_column("size", justify="right", no_wrap=True, min_width=8)
+    for e in entries:
+        style = STATE_STYLE.get(e.state.split(" ")[0].rstrip(":"), "yellow")
+        table.add_row(
+            escape(
+                _stamp_on_new_line(str(e.path.relative_to(root)) if e.path != root else str(e.path))
+            ),
+            e.kind,
+            f"[{style}]{escape(e.state)}[/]",
+            e.created.strftime("%Y-%m-%d\n%H:%M") if e.created else "",
+            escape(e.scenario or ""),
+            "" if e.runs is None else str(e.runs),
+            decimal(e.size),
+        )
+    out.print(table)
+    commands = dict.fromkeys(e.clean for e in entries if e.clean)  # in order, each once
+    for command in commands:
+        what = "clean up" if command.endswith("--clean") else "finish"
+        out.print(f"{what}: {command}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _stamp_on_new_line(folder: str) -> str:
+    """A folder name with its UTC timestamp (`-20261202T015820Z`) on a line of its own."""
+    import re
+
+    return re.sub(r"(-\d{8}T\d{6}Z)", "\n\\1", folder, count=1)
+
+
+def print_comparison(
+    folders: list[Path], scenarios: pd.DataFrame, table: pd.DataFrame, notes: list[str]
+) -> None:
+    """`ouroboros compare`: the folders as letters A, B, …, the scenario keys that differ,
+    then per sweep arm (or once, without sweeps) one table of the outcome metrics: each
+    folder's median [interval] and each later folder's difference from A, mean [95%
+    interval], paired or not
+    (`analysis.compare.comparison`; its `folder` column is `analysis.compare.labels`)."""
+    names = list(dict.fromkeys(table["folder"]))
+    letter = dict(zip(names, folder_letters(len(names)), strict=True))
+    for name, path in zip(names, folders, strict=True):
+        out.print(f"{letter[name]} = {path}", highlight=False, markup=False, soft_wrap=True)
+    if scenarios.empty:
+        out.print("Scenarios: the same in every folder.", highlight=False)
+    else:
+        keys = Table(title="Scenario keys that differ", show_edge=False, pad_edge=False)
+        keys.add_column("key", overflow="fold")
+        for name in scenarios.columns:
+            keys.add_column(letter[name], overflow="fold")
+        for key, row in scenarios.iterrows():
+            keys.add_row(escape(str(key)), *(escape(_clip(v)) for v in row))
+        out.print(keys)
+    a = letter[names[0]]
+    for arm, rows in table.groupby("arm", sort=False):
+        title = f"Final values, arm {arm}" if arm else "Final values"
+        grid = Table(title=escape(title), show_edge=False, pad_edge=False)
+        grid.add_column("metric", overflow="fold", min_width=12)
+        for name in names:
+            grid.add_column(letter[name], justify="right")
+        for name in names[1:]:
+            grid.add_column(f"{letter[name]} − {a}", justify="right")
+        for _, cells in rows.groupby("metric", sort=False):
+            by_folder = cells.set_index("folder").reindex(names)
+            first = by_folder.iloc[0]
+            line = [
+                escape(f"{first['label']} ({first['unit']})" if first["unit"] else first["label"])
+            ]
+            line += [_value_cell(by_folder.loc[name]) for name in names]
+            line += [_difference_cell(by_folder.loc[name]) for name in names[1:]]
+            grid.add_row(*line, end_section=True)
+        pairs = rows[rows["folder"] != names[0]].groupby("folder", sort=False)["pairs"].max()
+        grid.caption = "; ".join(
+            f"{letter[name]} − {a}: " + (f"{int(n)} runs paired" if n else "unpaired")
+            for name, n in pairs.items()
+        )
+        out.print()
+        out.print(grid)
+    out.print(
+        "Values: median [5–95% interval; the range below 5 runs] of the final values across "
+        f"runs. Differences from {a}: mean [95% interval].",
+        highlight=False,
+    )
+    for note in notes:
+        out.print(note, highlight=False, markup=False, soft_wrap=True)
+
+
+def folder_letters(n: int) -> list[str]:
+    """The names `ouroboros compare` gives its folders: A, B, C, … (at most 26)."""
+    return list(string.ascii_uppercase[:n])
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """A scenario value for a table cell, at most `width` characters."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _value_cell(row: pd.Series) -> str:
+    """'median\\n[low, high]' of one folder (empty without runs; no interval for one run)."""
+    if row["n"] == 0 or math.isnan(row["median"]):
+        return "—"
+    if row["n"] == 1:
+        return f"{row['median']:.4g}"
+    return f"{row['median']:.4g}\n[dim][{row['low']:.4g}, {row['high']:.4g}][/]"
+
+
+def _difference_cell(row: pd.Series) -> str:
+    """'+mean\\n[low, high]', marked unpaired where it is."""
+    if math.isnan(row["difference"]):
+        return "—"
+    mark = "" if row["paired"] else " [yellow](unpaired)[/]"
+    cell = f"{row['difference']:+.3g}{mark}"
+    if not math.isnan(row["difference_low"]):
+        cell += f"\n[dim][{row['difference_low']:+.3g}, {row['difference_high']:+.3g}][/]"
+    return cell

@@ -19,6 +19,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -296,8 +297,23 @@ def git_commit(tree: Path = SOURCE_TREE) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def manifest(scenario: Scenario, spawn_keys: list[list[int]], **extra: Any) -> dict[str, Any]:
-    """Provenance of a run folder: versions, commit, seeds, config hash, plus `extra`."""
+def command_line(**given: Any) -> dict[str, Any]:
+    """The command that is writing a folder, for its manifest: `argv` (`sys.argv` as a list),
+    the working directory `cwd` it ran in, and what it was `given` (`--set` overrides and
+    options, as typed), so that the folder says how to make it again."""
+    return {"argv": list(sys.argv), "cwd": os.getcwd(), **given}
+
+
+def manifest(
+    scenario: Scenario,
+    spawn_keys: list[list[int]],
+    *,
+    command: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Provenance of a run folder: versions, commit, seeds, config hash, the `command` that
+    made it (`command_line()`, this process's, if None; `{}` when it is not known, as for a
+    folder from before commands were recorded), plus `extra`."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -316,6 +332,7 @@ def manifest(scenario: Scenario, spawn_keys: list[list[int]], **extra: Any) -> d
         "git_commit": (git or {}).get("commit"),
         "git_dirty": (git or {}).get("dirty"),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command_line() if command is None else command,
         **extra,
     }
 

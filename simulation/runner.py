@@ -367,12 +367,14 @@ def run_scenario(
     scenario: Scenario,
     out_root: Path = Path("runs"),
     progress: Callable[[int], Callable[[], None]] | None = None,
+    command: dict[str, Any] | None = None,
 ) -> Path:
     """Run every replication of a scenario (one process) and write its run folder.
 
-    `progress(total_steps)` may return a callback invoked after every simulated step. Returns
-    the run folder written; raises `ResultsNotSaved` (a `ScenarioError`) if it had to be
-    written elsewhere (see `save_run`).
+    `progress(total_steps)` may return a callback invoked after every simulated step; `command`
+    is the manifest's record of the command line (`files.command_line`; this process's if
+    None). Returns the run folder written; raises `ResultsNotSaved` (a `ScenarioError`) if it
+    had to be written elsewhere (see `save_run`).
     """
     n_rep = scenario.replications
     twins = list(twin_scenarios(scenario))
@@ -389,5 +391,6 @@ def run_scenario(
         "twins": twins,
         "executor": "serial",
         "wall_seconds": elapsed,
+        "command": command,
     }
     return save_run(Path(out_root), scenario, outputs, extra)

@@ -47,10 +47,15 @@ OnFinished = Callable[[int, str], None]
 
 
 def create(
-    scenario: Scenario, out_root: Path, source: str = "<scenario>", design: Design | None = None
+    scenario: Scenario,
+    out_root: Path,
+    source: str = "<scenario>",
+    design: Design | None = None,
+    command: dict[str, Any] | None = None,
 ) -> tuple[Path, Design]:
     """Validate the whole design (unless `design` is the one `build` made), then create the
-    sweep folder (staged, renamed into place)."""
+    sweep folder (staged, renamed into place); its manifest records `command`
+    (`files.command_line`; this process's if None)."""
     design = design if design is not None else build(scenario, source)
     stage = files.staged_dir(new_run_dir(Path(out_root), scenario.name))
     with stage as staging:
@@ -59,7 +64,7 @@ def create(
         atomic_write_frame(staging / "design.csv", table)
         status = pd.DataFrame({"run_id": table["run_id"], "state": PENDING, **RECORDED})
         atomic_write_frame(staging / "status.csv", status)
-        _write_manifest(staging, scenario, design, "running", sessions=[], status=status)
+        _write_manifest(staging, scenario, design, "running", [], status, command)
     assert stage.final is not None
     return stage.final, design
 
@@ -237,10 +242,12 @@ def assemble(
         atomic_write_frame(sweep_dir / "metrics.parquet", metrics)
         summary = summarize(metrics).drop(columns="replication")
         atomic_write_frame(sweep_dir / "summary.csv", design.table.merge(summary, on="run_id"))
-    previous = _read_manifest(sweep_dir).get("sessions", [])
+    stored = _read_manifest(sweep_dir)
+    previous = stored.get("sessions", [])
     previous = previous if isinstance(previous, list) else []
     state = "complete" if len(done) == len(status) else "incomplete"
-    _write_manifest(sweep_dir, scenario, design, state, [*previous, session], status)
+    command = stored.get("command") or {}  # the command that created the sweep ({}: unknown)
+    _write_manifest(sweep_dir, scenario, design, state, [*previous, session], status, command)
     return status
 
 
@@ -270,13 +277,16 @@ def _write_manifest(
     state: str,
     sessions: list[dict[str, Any]],
     status: pd.DataFrame,
+    command: dict[str, Any] | None,
 ) -> None:
-    """The sweep's manifest.json, with the largest peak memory of the runs done in `status`."""
+    """The sweep's manifest.json, with the largest peak memory of the runs done in `status`
+    and the `command` that created the sweep (each session records its own)."""
     table = design.table
     keys = table[["design_point", "replication"]].to_numpy().tolist()
     info = manifest(
         scenario,
         keys,
+        command=command,
         kind="sweep",
         state=state,
         spawn_key_scheme="(design_point, replication); arms share keys (common random numbers)",
@@ -305,10 +315,17 @@ def _peak_record(status: pd.DataFrame) -> dict[str, Any]:
 
 
 def session_record(
-    kind: ExecutorKind, workers: int, scheduler: str | None, started: float, status: pd.DataFrame
+    kind: ExecutorKind,
+    workers: int,
+    scheduler: str | None,
+    started: float,
+    status: pd.DataFrame,
+    command: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What one `ouroboros sweep` invocation did, for the manifest's `sessions` list."""
+    """What one `ouroboros sweep` invocation did, for the manifest's `sessions` list, with its
+    `command` (`files.command_line`; this process's if None): a resumed sweep's own."""
     return {
+        "command": files.command_line() if command is None else command,
         "executor": "dask" if scheduler else kind,
         "scheduler": scheduler,
         "workers": workers,

@@ -223,6 +223,19 @@ CASES: dict[str, Case] = {
         fragment="not a readable Parquet table",
     ),
     "report_missing_folder": Case(["report", "{tmp}/nowhere"], fragment="no such folder"),
+    # Listing and comparing folders.
+    "compare_one_folder": Case(["compare", "{run}"], fragment="give 2 to 26 run or sweep"),
+    "compare_a_plain_folder": Case(
+        ["compare", "{run}", "{tmp}/plain"],
+        prepare=lambda tmp: (tmp / "plain").mkdir(),
+        fragment="plain: not a run or sweep folder (no scenario.yaml)",
+    ),
+    "compare_corrupt_manifest": Case(
+        ["compare", "{run}", "{sweep}"],
+        files={"sweep/manifest.json": "{not json"},
+        fragment="manifest.json: not valid JSON",
+    ),
+    "runs_missing_folder": Case(["runs", "{tmp}/nowhere"], fragment="nowhere: no such folder"),
     # Other commands.
     "validate_bad_set": Case(["validate", "--quick", "--set", "steps=true"], fragment="steps"),
     "validate_unknown_case": Case(["validate", "--case", "nope"], fragment="unknown case"),
