@@ -1,4 +1,5 @@
-"""Matplotlib figures for reports: fan charts, rank-frequency, tipping curves, sensitivity bars.
+"""Matplotlib figures for reports: heatmaps, fan charts, rank-frequency, tipping curves,
+sensitivity bars.
 
 Every function returns a `Figure`; `analysis.render.save_figure` writes and embeds it.
 """
@@ -50,47 +51,90 @@ def fan_chart(panels: dict[str, pd.DataFrame], ylabel: str, xlabel: str) -> Figu
     return fig
 
 
-def rank_frequency(curves: dict[str, dict[str, dict[str, np.ndarray]]]) -> Figure:
-    """Rows = groups, columns = moments (e.g. start, end); lines = reality, corpus, models.
-
-    `curves[group][moment][source]` is a share per rank, largest first.
-    """
-    groups = list(curves)
-    moments = list(next(iter(curves.values())))
+def rank_frequency(panels: dict[str, dict[str, np.ndarray]], columns: int = 3) -> Figure:
+    """One log-log panel per title (e.g. the shared start, then each policy's end); lines are
+    reality, corpus and models. `panels[title][source]` is a share per rank, largest first."""
+    rows = -(-len(panels) // columns)
+    cols = min(columns, len(panels))
     fig, axes = plt.subplots(
-        len(groups),
-        len(moments),
-        figsize=(4.0 * len(moments), 2.6 * len(groups)),
-        sharex=True,
-        sharey=True,
-        squeeze=False,
+        rows, cols, figsize=(4.0 * cols, 2.8 * rows), sharex=True, sharey=True, squeeze=False
     )
-    for row, group in enumerate(groups):
-        for col, moment in enumerate(moments):
-            ax = axes[row][col]
-            for source, shares in curves[group][moment].items():
-                ranks = np.arange(1, len(shares) + 1)
-                keep = shares > 0
-                ax.loglog(ranks[keep], shares[keep], **SOURCE_STYLE[source])
-            ax.set_title(f"{group} — {moment}", fontsize=9)
-            ax.grid(alpha=0.3, which="both")
-        axes[row][0].set_ylabel("topic share")
+    for ax, (title, curves) in zip(axes.flat, panels.items(), strict=False):
+        for source, shares in curves.items():
+            ranks = np.arange(1, len(shares) + 1)
+            keep = shares > 0
+            ax.loglog(ranks[keep], shares[keep], **SOURCE_STYLE[source])
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("topic share")
     for ax in axes[-1]:
         ax.set_xlabel("topic rank")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
+def heatmaps(
+    panels: dict[str, pd.DataFrame], threshold: float, xlabel: str, scale_label: str
+) -> Figure:
+    """One heatmap per title: rows policies, columns AI shares, cells the median ratio to the
+    reference (annotated as a percentage, bold and boxed where below `threshold`).
+
+    Colours are centred on the threshold: red below it, green at and above 1.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    values = np.concatenate([f.to_numpy(dtype=float).ravel() for f in panels.values()])
+    finite = values[np.isfinite(values)]
+    low = min(threshold - 0.1, float(finite.min()) if finite.size else threshold)
+    high = max(1.05, float(finite.max()) if finite.size else 1.05)
+    norm = TwoSlopeNorm(vcenter=threshold, vmin=low, vmax=high)
+    first = next(iter(panels.values()))
+    width = 0.9 + 0.55 * first.shape[1]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(width * len(panels) + 1.6, 0.32 * first.shape[0] + 1.2),
+        sharey=True,
+        squeeze=False,
+    )
+    image = None
+    for ax, (title, frame) in zip(axes[0], panels.items(), strict=True):
+        grid = frame.to_numpy(dtype=float)
+        image = ax.imshow(grid, cmap="RdYlGn", norm=norm, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            text = "—" if not np.isfinite(v) else f"{100 * v:.0f}%"
+            weight = "bold" if np.isfinite(v) and v < threshold else "normal"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7.5, fontweight=weight)
+        ax.set_xticks(range(grid.shape[1]), [f"{c:g}" for c in frame.columns], fontsize=8)
+        ax.set_yticks(range(grid.shape[0]), [str(r) for r in frame.index], fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    axes[0][0].set_ylabel("policy", fontsize=8)
+    bar = fig.colorbar(image, ax=axes[0].tolist(), shrink=0.95, pad=0.02)
+    bar.set_label(scale_label, fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+    bar.ax.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
+    bar.ax.axhline(threshold, color="black", lw=1)
+    return fig
+
+
 def tipping_curves(
-    panels: dict[str, pd.DataFrame], threshold: float, crossings: dict[str, dict[str, float]]
+    panels: dict[str, pd.DataFrame],
+    threshold: float,
+    crossings: dict[str, dict[str, float]],
+    ylabel: str,
+    xlabel: str,
 ) -> Figure:
     """Relative metric against AI share per group, with the threshold and the crossings.
 
     `panels[title]` has columns group, x, low, median, high; `crossings[title][group]` the
     estimated tipping point (NaN where the median never crosses).
     """
-    fig = fan_chart(panels, "relative to pre-AI value", "AI share")
+    fig = fan_chart(panels, ylabel, xlabel)
     palette = colours(list(dict.fromkeys(g for f in panels.values() for g in f["group"])))
     for ax, title in zip(fig.axes, panels, strict=True):
         ax.axhline(threshold, color="grey", ls="--", lw=1)
@@ -100,12 +144,14 @@ def tipping_curves(
     return fig
 
 
-def sensitivity_bars(table: pd.DataFrame, value: str, error: str, title: str) -> Figure:
+def sensitivity_bars(
+    table: pd.DataFrame, value: str, error: str, title: str, xlabel: str
+) -> Figure:
     """Horizontal bars of a sensitivity index with its confidence half-width."""
     ordered = table.iloc[::-1]
     fig, ax = plt.subplots(figsize=(5.5, 0.45 * len(table) + 1.2))
     ax.barh(ordered["factor"], ordered[value], xerr=ordered[error], color="tab:purple", alpha=0.8)
-    ax.set_xlabel(value)
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()

@@ -67,6 +67,11 @@ def number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def cell(text: Any) -> str:
+    """Text for a Markdown table cell: a '|' in it would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def environment() -> Environment:
     """The Jinja2 environment of every report: autoescaped HTML, shared filters."""
     env = Environment(
@@ -76,6 +81,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = number
+    env.filters["cell"] = cell
     return env
 
 

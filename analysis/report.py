@@ -1,11 +1,14 @@
 """The policy report of a run or sweep folder: report.html (self-contained), report.md, figures/.
 
-Content follows DESIGN §9: question and scenario, a policies × outcomes table with intervals and
-risk probabilities, the change caused by AI split into dilution and feedback when the runs carry
-counterfactual twins, fan charts by policy, rank-frequency plots, tipping points in AI share, a
-sensitivity ranking when the design allows one, and an appendix with seeds and versions.
-Which metrics appear where comes from the registry's views (`outcome`, `fan`, `risk`), read
-when a report is written; figures and pages go through `analysis.render`.
+The answer comes first: findings (sentences from `analysis.sections` and `analysis.findings`),
+warnings and how to read the numbers, then for a sweep a heatmap per key outcome (policy × AI
+share, relative to a drift-free reference) and the paired differences against the no-policy
+arm. The details follow: pre-AI values, final values, the change caused by AI (with twins), fan
+charts, rank-frequency, tipping points and sensitivity (sweeps), and an appendix with the
+settings, seeds and versions. A single run's report asks a single run's questions (what
+happened over time, what AI changed against its twins): no policy table, no tipping section.
+Labels and units come from the registry; `build_context` has one key per section, so a new
+section is one more key and one more template block.
 """
 
 from __future__ import annotations
@@ -16,17 +19,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from analysis import plots, render, stats
+from analysis import findings, render, sections, stats
 from analysis.calibration import status as calibration
+from analysis.figures import (
+    factor_label,
+    fan_figures,
+    heatmap_figure,
+    rank_figure,
+    sensitivity_section,
+    tipping_section,
+)
 from analysis.load import DESIGN_COLUMNS, Results, load_results
-from analysis.render import EmbeddedFigure
+from analysis.sections import AI_SHARE_KEY
 from simulation import dotted, registry, runner
 
-AI_SHARE_KEY = "web.ai_share"  # the scenario key; registry.AI_SHARE is the metric column
-MAX_PANELS = 3
-MAX_RANK_ROWS = 6
+SENSITIVITY_COLUMNS = {
+    "factor": "setting",
+    "mu_star": "μ*",
+    "mu_star_conf": "μ* ± (95%)",
+    "sigma": "σ",
+    "S1": "first-order index",
+    "S1_conf": "first-order ± (95%)",
+    "ST": "total-order index",
+    "ST_conf": "total-order ± (95%)",
+}
 
 
 def tip(value: float, start: float) -> str:
@@ -36,54 +53,60 @@ def tip(value: float, start: float) -> str:
     return f"≤ {start:g} (already)" if value <= start else render.number(value)
 
 
-def group_columns(res: Results) -> list[str]:
-    """What a table row is: the policy arm, plus the factor values of a grid design."""
-    design = (res.scenario.get("sweep") or {}).get("design")
-    return ["arm", *res.factors] if design == "grid" else ["arm"]
-
-
-def group_label(key: tuple[Any, ...], columns: list[str]) -> str:
-    """'arm, factor=value, …' with factors named by their last key part."""
-    pairs = zip(columns[1:], key[1:], strict=True)
-    parts = [str(key[0])] + [f"{dotted.parts(c)[-1]}={v}" for c, v in pairs]
-    return ", ".join(parts)
-
-
-def with_relative(res: Results) -> pd.DataFrame:
-    """The summary plus each risk metric's final value relative to its run's pre-AI value."""
-    risks = [m.name for m in registry.shown_in("risk")]
-    rel = stats.relative_to_start(res.metrics, risks)
-    last = rel.sort_values("step").groupby("run_id")[risks].last()
-    return res.summary.join(last.add_prefix("rel_"), on="run_id")
-
-
-def policy_table(res: Results, threshold: float) -> dict[str, Any]:
-    """Rows of the policies × outcomes table (median [5%, 95%]) and risk probabilities."""
-    outcomes, risk_metrics = registry.shown_in("outcome"), registry.shown_in("risk")
-    summary = with_relative(res)
-    by = group_columns(res)
-    long = stats.intervals(summary, by, [m.final for m in outcomes])
-    risks = [stats.share_below(summary, by, f"rel_{m.name}", threshold) for m in risk_metrics]
-    rows = []
-    for key, block in long.groupby(by, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        cells = {
-            r.outcome: {"median": r.median, "low": r.low, "high": r.high}
-            for r in block.itertuples()
+def paired_rows(answer: dict[str, Any]) -> dict[str, Any]:
+    """Rows (policy, AI share) × key outcome of mean paired differences against no policy."""
+    paired = answer["paired"]
+    if paired.empty:
+        return {"outcomes": [], "rows": []}
+    metrics = sections.key_metrics()
+    wide = paired.pivot_table(
+        index=["arm", "x"],
+        columns="outcome",
+        values=["mean", "low", "high", "n"],
+        sort=False,
+        dropna=False,
+    )
+    rows = [
+        {
+            "arm": arm,
+            "x": "" if np.isnan(x) else f"{x:g}",
+            "cells": [{k: row[(k, m.name)] for k in ("mean", "low", "high")} for m in metrics],
+            "n": int(row[("n", metrics[0].name)]),
         }
-        rows.append(
-            {
-                "label": group_label(key, by),
-                "n": int(block["n"].max()),
-                "cells": [cells[m.final] for m in outcomes],
-                "risks": [float(risk.loc[key if len(key) > 1 else key[0]]) for risk in risks],
-            }
-        )
-    return {
-        "outcomes": [m.title for m in outcomes],
-        "risks": [m.label for m in risk_metrics],
-        "rows": rows,
-    }
+        for (arm, x), row in wide.iterrows()
+    ]
+    return {"outcomes": [m.title for m in metrics], "rows": rows}
+
+
+def outcome_tables(res: Results) -> list[dict[str, Any]]:
+    """Per outcome metric: final values, median and interval, rows policies × AI-share columns
+    (one column without an AI-share axis)."""
+    frame = sections.with_axis(res)
+    metrics = registry.shown_in("outcome")
+    long = stats.intervals(frame, ["arm", "x"], [m.final for m in metrics])
+    tables = []
+    for m in metrics:
+        mine = long[long["outcome"] == m.final]
+        columns = list(dict.fromkeys(mine["x"]))
+        rows = [
+            {"arm": arm, "cells": block.set_index("x").reindex(columns).to_dict("records")}
+            for arm, block in mine.groupby("arm", sort=False)
+        ]
+        heads = ["final value" if np.isnan(c) else f"{c:g}" for c in columns]
+        tables.append({"title": m.title, "columns": heads, "rows": rows})
+    return tables
+
+
+def pre_ai_rows(res: Results) -> list[dict[str, Any]]:
+    """Step-0 values of the outcome metrics (labelled), with their final values for a run."""
+    pre = sections.pre_ai_values(res).set_index("outcome")
+    final = stats.intervals(
+        res.summary.copy().assign(all=0), ["all"], [m.final for m in registry.shown_in("outcome")]
+    ).set_index("outcome")
+    return [
+        {"title": m.title, "pre": pre.loc[m.name].to_dict(), "final": final.loc[m.final].to_dict()}
+        for m in registry.shown_in("outcome")
+    ]
 
 
 def full_runs(res: Results) -> Results:
@@ -101,22 +124,29 @@ def full_runs(res: Results) -> Results:
     return dataclasses.replace(res, **kept) if kept else res
 
 
+def row_label(arm: str, x: float) -> str:
+    """'none, AI share 0.95' (or just the arm without an AI-share axis)."""
+    return arm if np.isnan(x) else f"{arm}, {registry.AI_SHARE.label} {x:g}"
+
+
 def decomposition_section(res: Results) -> dict[str, Any]:
     """The change caused by AI in each summarised metric, split into dilution and feedback, per
-    row of the policies table; or why there is none (runs without twins)."""
+    policy and AI share; or why there is none (runs without twins)."""
     if not runner.has_twins(res.summary):
         reason = (
-            "these runs have no counterfactual twins; rerun with `counterfactuals: true` "
-            "(or `--twins`) to measure the change caused by AI"
+            "these runs have no counterfactual twins; rerun with `--twins` (or "
+            "`counterfactuals: true`) to measure the change caused by AI"
         )
         return {"rows": [], "reason": reason}
-    # Every summarised metric the folder has (one added since it was written is left out).
-    outcomes = tuple(m for m in registry.SUMMARISED if f"ai_effect_{m.final}" in res.summary)
-    by = group_columns(res)
-    table = runner.decomposition(res.summary, by, outcomes)
+    # Every key or outcome metric the folder has (one added since it was written is left out).
+    shown = dict.fromkeys([*sections.key_metrics(), *registry.shown_in("outcome")])
+    outcomes = tuple(m for m in shown if f"ai_effect_{m.final}" in res.summary)
+    frame = sections.with_axis(res)
+    by = ["arm", "x"] if sections.share_axis(res) else ["arm"]  # groupby drops NaN keys
+    table = runner.decomposition(frame, by, outcomes)
     rows = [
         {
-            "label": group_label(tuple(row[c] for c in by), by),
+            "label": row_label(row["arm"], row.get("x", np.nan)),
             "outcome": registry.BY_NAME[row["outcome"]].title,
             "full": row["full"],
             "no_ai": row["no_ai"],
@@ -129,165 +159,6 @@ def decomposition_section(res: Results) -> dict[str, Any]:
         for row in table.to_dict("records")
     ]
     return {"rows": rows, "reason": ""}
-
-
-def panel_levels(res: Results) -> tuple[str | None, list[Any]]:
-    """The first grid factor and up to three of its levels (lowest, middle, highest)."""
-    if not res.factors or group_columns(res) == ["arm"]:
-        return None, []
-    key = res.factors[0]
-    levels = list(dict.fromkeys(res.runs[key]))
-    picks = sorted({0, len(levels) // 2, len(levels) - 1})[:MAX_PANELS]
-    return key, [levels[i] for i in picks]
-
-
-def fan_figures(res: Results, folder: Path) -> list[EmbeddedFigure]:
-    """One fan chart per metric of the `fan` view; panels are levels of the first grid factor."""
-    frame = res.metrics.merge(res.runs, on=["run_id", "replication"])
-    key, levels = panel_levels(res)
-    figures = []
-    for metric in registry.shown_in("fan"):
-        column = metric.name
-        if key is None:
-            panels = {"all runs": stats.fan(frame, "arm", "step", column)}
-        else:
-            panels = {
-                f"{key} = {level}": stats.fan(frame[frame[key] == level], "arm", "step", column)
-                for level in levels
-            }
-        fig = plots.fan_chart(panels, metric.unit or metric.label, "step (publishing round)")
-        fig.suptitle(metric.title, y=1.03, fontsize=11)
-        caption = f"{metric.title} over time by policy: median and 5–95% band across runs" + (
-            f", at three levels of {key}." if key else "."
-        )
-        figures.append(render.save_figure(fig, folder, f"fan_{column}", caption))
-    return figures
-
-
-def rank_figure(res: Results, folder: Path) -> EmbeddedFigure | None:
-    """Rank-frequency of reality, corpus and models at the start and end, per policy arm."""
-    if res.distributions is None:
-        return None
-    dists = res.distributions.merge(res.runs, on=["run_id", "replication"])
-    key, levels = panel_levels(res)
-    if key is not None:
-        dists = dists[dists[key] == levels[-1]]
-    dists = dists.sort_values(["run_id", "step", "source", "share"], ascending=[1, 1, 1, 0])
-    dists["rank"] = dists.groupby(["run_id", "step", "source"]).cumcount()
-    median = dists.groupby(["arm", "step", "source", "rank"], sort=False)["share"].median()
-    first, last = dists["step"].min(), dists["step"].max()
-    curves: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for arm in res.arms[:MAX_RANK_ROWS]:
-        curves[arm] = {
-            f"{label} (step {step})": {
-                source: median.loc[(arm, step, source)].to_numpy()
-                for source in plots.SOURCE_STYLE
-                if (arm, step, source) in median.index
-            }
-            for label, step in (("start", first), ("end", last))
-        }
-    where = f" at {key} = {levels[-1]}" if key else ""
-    caption = (
-        f"Topic rank-frequency (log-log) of reality, the web corpus and the models{where}: "
-        "median share at each rank across replications. Tail loss shows as curves that drop "
-        "away from reality at high ranks."
-    )
-    return render.save_figure(plots.rank_frequency(curves), folder, "rank_frequency", caption)
-
-
-def tipping_curves(res: Results) -> tuple[pd.DataFrame | None, str]:
-    """Long curves (metric, group, unit, x = AI share, y = relative metric) and their source."""
-    risks = [m.name for m in registry.shown_in("risk")]
-    share = registry.AI_SHARE.name
-    if AI_SHARE_KEY in res.factors and group_columns(res) != ["arm"]:
-        summary = with_relative(res)
-        others = [c for c in res.factors if c != AI_SHARE_KEY]
-        unit = summary[[*others, "replication"]].astype(str).agg("|".join, axis=1)
-        frames = [
-            pd.DataFrame(
-                {
-                    "metric": m,
-                    "group": summary["arm"],
-                    "unit": unit,
-                    "x": summary[AI_SHARE_KEY].astype(float),
-                    "y": summary[f"rel_{m}"],
-                }
-            )
-            for m in risks
-        ]
-        return pd.concat(frames), "final values of runs across the AI-share grid"
-    if res.metrics.groupby("run_id")[share].nunique().max() > 1:
-        rel = stats.relative_to_start(res.metrics, risks).merge(res.runs)
-        frames = [
-            pd.DataFrame(
-                {
-                    "metric": m,
-                    "group": rel["arm"],
-                    "unit": rel["run_id"],
-                    "x": rel[share],
-                    "y": rel[m],
-                }
-            )
-            for m in risks
-        ]
-        return pd.concat(frames), "each run's trajectory as its AI-share schedule rises"
-    return None, (
-        "the AI share is constant here (not a grid factor and not a rising schedule), so there "
-        "is no AI-share axis on which to locate a tipping point"
-    )
-
-
-def tipping_section(res: Results, threshold: float, folder: Path) -> dict[str, Any]:
-    """Tipping points per policy and metric, with their figure or the reason there are none."""
-    curves, source = tipping_curves(res)
-    if curves is None:
-        return {"rows": [], "reason": source, "figure": None, "source": ""}
-    rows, panels, crossings = [], {}, {}
-    for metric in registry.shown_in("risk"):
-        part = curves[curves["metric"] == metric.name].dropna(subset=["y"])
-        found = stats.tipping_points(part, threshold)
-        crossings[metric.label] = {t.group: t.estimate for t in found if t.estimate > t.start}
-        panels[metric.label] = stats.fan(part, "group", "x", "y")
-        rows += [{"metric": metric.label, "tip": t} for t in found]
-    fig = plots.tipping_curves(panels, threshold, crossings)
-    caption = (
-        f"Risk metrics relative to their pre-AI value against AI share ({source}); dashed: the "
-        f"threshold {threshold:g}; dotted: each policy's tipping point."
-    )
-    figure = render.save_figure(fig, folder, "tipping", caption)
-    return {"rows": rows, "reason": "", "figure": figure, "source": source}
-
-
-def sensitivity_section(res: Results, folder: Path) -> dict[str, Any]:
-    """SALib ranking per arm and risk outcome, or a statement of why there is none."""
-    from simulation.designs import salib_problem
-    from simulation.scenario import Sweep
-
-    sweep = res.scenario.get("sweep")
-    if sweep is None:
-        reason = "this is a single scenario run, not a sweep: there is no design to rank factors."
-        return {"results": [], "figures": [], "reason": reason}
-    spec = Sweep.model_validate(sweep)
-    design = pd.read_csv(res.folder / "design.csv")
-    points = design.drop_duplicates("design_point").sort_values("design_point")[res.factors]
-    results, figures = [], []
-    for arm in res.arms:
-        mine = res.summary[res.summary["arm"] == arm]
-        for metric in registry.shown_in("risk"):
-            outcome = metric.final
-            means = mine.groupby("design_point")[outcome].mean()
-            values = means.reindex(range(len(points))).to_numpy(dtype=float)
-            found = stats.sensitivity(spec.design, salib_problem(spec), points, values, outcome)
-            if found.table is None:
-                return {"results": [], "figures": [], "reason": found.reason}
-            results.append({"arm": arm, "label": metric.title, "s": found})
-            value, error = (
-                ("mu_star", "mu_star_conf") if found.method == "morris" else ("ST", "ST_conf")
-            )
-            fig = plots.sensitivity_bars(found.table, value, error, f"{arm}: {metric.title}")
-            caption = f"{found.method} {value} (±95% CI) for {metric.title}, policy {arm}."
-            figures.append(render.save_figure(fig, folder, f"sensitivity_{arm}_{outcome}", caption))
-    return {"results": results, "figures": figures, "reason": ""}
 
 
 def scenario_facts(res: Results) -> list[tuple[str, str]]:
@@ -305,7 +176,10 @@ def scenario_facts(res: Results) -> list[tuple[str, str]]:
         share = "swept: see the factor below"
     detector = get("filtering.detector")
     return [
-        ("Steps × replications", f"{get('steps')} × {get('replications')}"),
+        (
+            "Start date (step 0), steps × replications",
+            f"{get('start_date')}, {get('steps')} × {get('replications')}",
+        ),
         ("AI share of new documents", str(share)),
         ("Topics / words", f"{get('content.n_topics')} / {get('content.n_words')}"),
         ("Humans / sites", f"{get('humans.count')} / {get('web.n_sites')}"),
@@ -348,24 +222,35 @@ def design_facts(res: Results) -> dict[str, Any]:
 
 
 def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any]:
-    """Everything the templates render."""
+    """Everything the templates render: one key per section (a section left out is None)."""
     decomposition = decomposition_section(res)
     res = full_runs(res)
-    rank = rank_figure(res, folder)
+    answer = sections.answer(res, threshold)
+    sweep = res.kind == "sweep"
+    axis = sections.share_axis(res) if sweep else None
     return {
         "res": res,
-        "title": f"Policy report: {res.scenario['name']}",
+        "title": f"{'Policy' if sweep else 'Run'} report: {res.scenario['name']}",
+        "question": findings.question(sweep, answer["reference"] == "twins"),
         "description": res.scenario.get("description", ""),
-        "facts": scenario_facts(res),
-        "design": design_facts(res),
-        "threshold": threshold,
-        "table": policy_table(res, threshold),
+        "answer": answer,
+        "heatmap": heatmap_figure(answer, threshold, folder) if axis else None,
+        "paired": paired_rows(answer) if sweep else None,
+        "pre_ai": pre_ai_rows(res),
+        "outcomes": outcome_tables(res) if sweep else None,
         "decomposition": decomposition,
         "fans": fan_figures(res, folder),
-        "rank": rank,
-        "tipping": tipping_section(res, threshold, folder),
-        "sensitivity": sensitivity_section(res, folder),
+        "rank": rank_figure(res, folder),
+        "tipping": tipping_section(res, answer, threshold, folder) if sweep else None,
+        "sensitivity": sensitivity_section(res, folder) if sweep else None,
         "calibration": calibration.report_section(res),
+        "facts": scenario_facts(res),
+        "design": design_facts(res),
+        "factor_label": factor_label,
+        "threshold": threshold,
+        "prose": findings.PROSE,
+        "assumptions": findings.assumptions(res.manifest.get("root_seed")),
+        "sensitivity_columns": SENSITIVITY_COLUMNS,
         "manifest": res.manifest,
         "manifest_json": json.dumps(
             {k: v for k, v in res.manifest.items() if k != "spawn_keys"}, indent=2, default=str

@@ -1,4 +1,5 @@
-"""Statistics for the policy report: intervals across replications, fans, tipping points, SALib.
+"""Statistics for the policy report: intervals across replications, paired differences on
+common random numbers with bootstrap intervals, fans, tipping points, SALib.
 
 All functions take plain DataFrames so they can be tested on synthetic data.
 """
@@ -12,32 +13,86 @@ import numpy as np
 import pandas as pd
 
 LOW, HIGH = 0.05, 0.95
+# Below this many runs a 5–95% quantile is the range in all but name: intervals are the range
+# (min–max) and the report says so.
+SMALL_SAMPLE = 5
+RESAMPLES = 2000  # bootstrap resamples of a paired difference
+CONFIDENCE = 0.95  # of bootstrap intervals
 
 
 def intervals(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
-    """Median and 5–95% quantiles of each column within each group (long form)."""
+    """Median and interval of each column within each group, long form: `by`, outcome, median,
+    low, high, n (NaN values left out). The interval is the 5–95% quantiles, or the range
+    (min–max) in a group of fewer than `SMALL_SAMPLE` values."""
+    grouped = frame.groupby(by, sort=False, dropna=False)[columns]
+    n = grouped.count()
+    small = n < SMALL_SAMPLE
+    parts = {
+        "median": grouped.median(),
+        "low": grouped.quantile(LOW).where(~small, grouped.min()),
+        "high": grouped.quantile(HIGH).where(~small, grouped.max()),
+        "n": n,
+    }
+    long = pd.concat({k: v.stack(future_stack=True) for k, v in parts.items()}, axis=1)
+    long.index = long.index.set_names([*by, "outcome"])
+    return long.reset_index().astype({"n": int})
+
+
+def bootstrap_mean(
+    values: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float, float, float, int]:
+    """Mean of `values` (NaN left out) and its percentile bootstrap interval at `CONFIDENCE`.
+
+    Seeded, so a report is reproducible. With one value the bounds are that value; with none
+    all three are NaN.
+    """
+    sample = np.asarray(values, dtype=np.float64)
+    sample = sample[~np.isnan(sample)]
+    if sample.size == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    rng = np.random.default_rng(seed)
+    means = sample[rng.integers(0, sample.size, (resamples, sample.size))].mean(axis=1)
+    tail = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(sample.mean()), float(low), float(high), int(sample.size)
+
+
+def paired_differences(
+    frame: pd.DataFrame, column: str, baseline: str, pair: list[str]
+) -> pd.DataFrame:
+    """Each run's `column` minus that of the `baseline` arm's run with the same `pair` key.
+
+    Arms share random numbers by (design_point, replication), so the pair differs only by
+    policy (common random numbers). Returns the non-baseline runs with a `difference` column;
+    a run whose pair is missing (a failed run) has none.
+    """
+    base = frame.loc[frame["arm"] == baseline, [*pair, column]].rename(columns={column: "_base"})
+    others = frame[frame["arm"] != baseline].merge(base, on=pair, how="inner")
+    return others.assign(difference=others[column] - others["_base"]).drop(columns="_base")
+
+
+def paired_table(
+    frame: pd.DataFrame, columns: list[str], baseline: str, by: list[str], pair: list[str]
+) -> pd.DataFrame:
+    """Per group `by` (which starts with `arm`) and column: the mean paired difference against
+    `baseline` with its `bootstrap_mean` interval (long: `by`, outcome, mean, low, high, n)."""
     rows = []
-    for key, group in frame.groupby(by, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        for column in columns:
-            values = group[column].dropna()
+    for column in columns:
+        diffs = paired_differences(frame, column, baseline, pair)
+        for key, group in diffs.groupby(by, sort=False, dropna=False):
+            key = key if isinstance(key, tuple) else (key,)
+            mean, low, high, n = bootstrap_mean(group["difference"].to_numpy())
             rows.append(
-                {
-                    **dict(zip(by, key, strict=True)),
-                    "outcome": column,
-                    "median": values.median(),
-                    "low": values.quantile(LOW),
-                    "high": values.quantile(HIGH),
-                    "n": len(values),
-                }
+                {**dict(zip(by, key, strict=True)), "outcome": column}
+                | {"mean": mean, "low": low, "high": high, "n": n}
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*by, "outcome", "mean", "low", "high", "n"])
 
 
 def share_below(frame: pd.DataFrame, by: list[str], column: str, threshold: float) -> pd.Series:
     """Per group: the fraction of runs whose `column` is below `threshold` (NaN runs ignored)."""
     below = (frame[column] < threshold).where(frame[column].notna())
-    return below.groupby([frame[b] for b in by], sort=False).mean()
+    return below.groupby([frame[b] for b in by], sort=False, dropna=False).mean()
 
 
 def relative_to_start(metrics: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

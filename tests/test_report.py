@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from analysis import stats
 from analysis.load import load_results
 from analysis.render import number
-from analysis.report import policy_table, write_report
+from analysis.report import outcome_tables, write_report
 from simulation import registry
 from simulation import sweep as sweeps
 from simulation.cli import app
@@ -84,31 +85,52 @@ def sweep_folder(tmp_path_factory):
 
 
 def test_table_numbers_match_the_summary(sweep_folder):
-    res = load_results(sweep_folder)
-    table = policy_table(res, 0.8)
+    """Each outcome's table (policy × AI share) holds the median and range of its 3 runs."""
+    tables = outcome_tables(load_results(sweep_folder))
     summary = pd.read_csv(sweep_folder / "summary.csv")
-    assert [r["label"] for r in table["rows"]][:2] == ["none, ai_share=0.0", "none, ai_share=0.5"]
     markdown = (sweep_folder / "report.md").read_text()
-    for row in table["rows"]:
-        arm, share = row["label"].split(", ai_share=")
-        runs = summary[(summary["arm"] == arm) & (summary["web.ai_share"] == float(share))]
-        assert row["n"] == len(runs) == 3
-        for metric, cell in zip(registry.shown_in("outcome"), row["cells"], strict=True):
-            assert cell["median"] == runs[metric.final].median()
-            assert cell["low"] == runs[metric.final].quantile(0.05)
-        line = next(x for x in markdown.splitlines() if x.startswith(f"| {row['label']} |"))
-        hill = runs[registry.TOPIC_HILL1.final]
-        low, high = hill.quantile(0.05), hill.quantile(0.95)
-        assert f"{number(hill.median())} [{number(low)}, {number(high)}]" in line
+    metrics = registry.shown_in("outcome")
+    assert [t["title"] for t in tables] == [m.title for m in metrics]
+    for metric, table in zip(metrics, tables, strict=True):
+        assert table["columns"] == ["0", "0.5", "0.9"]
+        assert [r["arm"] for r in table["rows"]] == ["none", "reserve"]
+        for row in table["rows"]:
+            for share, cell in zip((0.0, 0.5, 0.9), row["cells"], strict=True):
+                runs = summary[(summary["arm"] == row["arm"]) & (summary["web.ai_share"] == share)]
+                values = runs[metric.final]
+                assert cell["n"] == len(runs) == 3
+                assert cell["median"] == values.median()
+                assert (cell["low"], cell["high"]) == (values.min(), values.max())  # n < 5
+    hill = summary[(summary["arm"] == "none")].groupby("web.ai_share")[registry.TOPIC_HILL1.final]
+    cells = " | ".join(
+        f"{number(v.median())} [{number(v.min())}, {number(v.max())}]" for _, v in hill
+    )
+    assert f"| none | {cells} |" in markdown
+
+
+def test_findings_come_first_and_match_in_html_and_markdown(sweep_folder):
+    html_text = (sweep_folder / "report.html").read_text()
+    markdown = (sweep_folder / "report.md").read_text()
+    items = re.search(r'<ol class="findings">(.*?)</ol>', html_text, re.S).group(1)
+    from_html = [html.unescape(x).strip() for x in re.findall(r"<li>(.*?)</li>", items, re.S)]
+    from_md = re.findall(r"^\d+\. (.*)$", markdown.split("## Findings")[1].split("##")[0], re.M)
+    assert 3 <= len(from_html) <= 6 and from_html == from_md
+    assert html_text.index('class="findings"') < html_text.index("Details")
+    assert "Small sample." in html_text and "Only 3 replications per cell" in markdown
+    assert "final_" not in html_text and "final_" not in markdown  # no raw column names
 
 
 def test_html_is_self_contained_with_every_section(sweep_folder):
     html = (sweep_folder / "report.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     pngs = sorted(p.name for p in (sweep_folder / "figures").glob("*.png"))
-    assert html.count("data:image/png;base64,") == len(pngs) >= 6
+    assert html.count("data:image/png;base64,") == len(pngs) >= 7
+    assert "heatmap.png" in pngs
     for heading in (
-        "Policies × outcomes",
+        "Findings",
+        "Policies compared with no policy (none)",
+        "Before AI and at the end",
+        "Final values by policy and AI share",
         "Trajectories",
         "Rank-frequency",
         "Tipping points",
@@ -127,9 +149,13 @@ def test_report_of_a_single_run_folder(tmp_path):
     assert result.exit_code == 0, result.output
     text = (folder / "report.md").read_text()
     assert not (folder / "report.html").exists()
-    assert "schedule rises" in text  # tipping points come from the AI-share schedule
-    assert "single scenario run" in text
-    assert "| small | 2 |" in text
+    assert text.startswith("# Run report: small")
+    findings_text = text.split("## Findings")[1].split("## Details")[0]
+    assert "went from" in findings_text and "at step 0" in findings_text
+    assert "Small sample." in findings_text  # 2 replications
+    for policy_only in ("Policies compared", "Tipping points", "Sensitivity", "Final values by"):
+        assert policy_only not in text
+    assert "before AI (step 0) | final (step 6)" in text
 
 
 def test_report_of_a_non_folder_exits_2(tmp_path):
@@ -155,6 +181,7 @@ def test_report_of_a_run_with_twins_decomposes_and_plots_the_full_runs_only(tmp_
     write_report(folder, ("md",))
     text = (folder / "report.md").read_text()
     assert "Change caused by AI" in text and "| small | Topic diversity (Hill-1)" in text
+    assert "against the no-AI twins" in text.split("## Details")[0]  # a finding splits it
 
 
 def test_report_without_twins_says_how_to_get_the_decomposition(sweep_folder):
