@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.render import number
-from analysis.stats import CONFIDENCE, SMALL_SAMPLE
+from analysis.stats import CONFIDENCE, RESAMPLES, SMALL_SAMPLE
 from simulation import registry
 
 # What a ratio's reference is, by the kind of reference a folder allows (see sections.py).
@@ -202,7 +202,8 @@ def trajectory_sentence(
     """A single run's 'went from … (step 0) to … (final)' for one metric."""
     text = (
         f"{metric.label} went from {quantity(start, metric)} at step 0 to {quantity(final, metric)}"
-        f" at the end (median of {n} replications, interval {interval(low, high)})."
+        f" at the end (median of {n} replications, interval "
+        f"{interval(low, high, pct if metric.unit.startswith(SHARE) else number)})."
     )
     return Sentence(text, {"start": start, "final": final, "low": low, "high": high, "n": n})
 
@@ -220,16 +221,20 @@ def ratio_sentence(
     return Sentence(text, {k: float(row[k]) for k in ("median", "low", "high")})
 
 
-def reading_notes(n: int, reference: str, threshold: float) -> list[str]:
-    """How to read the report's intervals and thresholds, for `n` replications per cell."""
+def reading_notes(sweep: bool, reference: str, threshold: float) -> list[str]:
+    """How to read the report's intervals and thresholds (a sweep's also its comparisons)."""
     notes = [
         f"Ratios compare a run's final value with {REFERENCES[reference]}; a cell at risk is "
         f"one whose median ratio is below {pct(threshold)}.",
         "Intervals across runs are the 5–95% quantiles of the runs, or their range (min–max) "
-        f"when a cell has fewer than {SMALL_SAMPLE} runs. Differences against the no-policy "
-        f"arm are means of per-replication paired differences with a {CONFIDENCE:.0%} "
-        "bootstrap interval (2,000 resamples, seeded).",
+        f"when a cell has fewer than {SMALL_SAMPLE} runs.",
     ]
+    if sweep:
+        notes.append(
+            "Differences against the no-policy arm are means of per-replication paired "
+            f"differences with a {CONFIDENCE:.0%} bootstrap interval ({RESAMPLES:,} resamples, "
+            "seeded)."
+        )
     if reference == "twins":
         notes.append(
             "Changes caused by AI are means of each run's paired differences with its twins, "
