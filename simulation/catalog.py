@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from simulation import files
 RUN, SWEEP, DAMAGED, LEFTOVER = "run", "sweep", "damaged", "leftover"
 MARKS = ("manifest.json", "scenario.yaml")  # a folder holding either is a run or sweep folder
 MAX_MANIFEST = 64 << 20  # bytes: larger is no manifest `runs` will read
-STATES = ("done", "failed", "pending")  # status.csv's run states (simulation.sweep_status)
+STAMP = re.compile(r"(?<=-)\d{8}T\d{6}Z")  # the UTC timestamp of `files.new_run_dir`
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def scan(root: Path) -> list[Entry]:
     if not root.is_dir():
         if root.exists():
             raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(root))
-        raise FileNotFoundError(errno.ENOENT, "no such folder", str(root))
+        why = "no such folder (give the --out folder of `ouroboros run` or `sweep`; default runs)"
+        raise FileNotFoundError(errno.ENOENT, why, str(root))
     if _is_results(root):
         return [describe(root)]
     entries: list[Entry] = []
@@ -91,7 +93,7 @@ def describe(folder: Path) -> Entry:
     except (OSError, ValueError, RecursionError) as exc:
         why = "no manifest.json" if isinstance(exc, FileNotFoundError) else _reason(exc)
         return Entry(folder, DAMAGED, f"damaged: {why}", _mtime(folder), None, None, size)
-    created = _created(info.get("created_utc")) or _mtime(folder)
+    created = _stamped(folder.name) or _created(info.get("created_utc")) or _mtime(folder)
     scenario = str(info.get("scenario")) if info.get("scenario") is not None else None
     kind = info.get("kind")
     if kind == RUN:
@@ -200,6 +202,13 @@ def _created(value: Any) -> datetime | None:
     except ValueError:
         return None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _stamped(name: str) -> datetime | None:
+    """When a folder was made, from the UTC timestamp in its name (`files.new_run_dir`): a
+    sweep's manifest is rewritten, with a new `created_utc`, by every session."""
+    match = STAMP.search(name)
+    return datetime.strptime(match[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match else None
 
 
 def _mtime(path: Path) -> datetime | None:

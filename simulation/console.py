@@ -256,7 +256,9 @@ def print_comparison(
     if scenarios.empty:
         out.print("Scenarios: the same in every folder.", highlight=False)
     else:
-        keys = Table(title="Scenario keys that differ", show_edge=False, pad_edge=False)
+        keys = Table(
+            title="Scenario keys that differ", show_edge=False, pad_edge=False, min_width=40
+        )
         keys.add_column("key", overflow="fold")
         for name in scenarios.columns:
             keys.add_column(letter[name], overflow="fold")

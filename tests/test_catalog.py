@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -82,9 +83,12 @@ def test_manifest_dates_order_the_list(root):
     entries = [e for e in catalog.scan(root) if e.kind in ("run", "sweep")]
     created = [e.created for e in entries]
     assert created == sorted(created)
-    manifest = json.loads(next(root.glob("small-*/manifest.json")).read_text())
     (run,) = [e for e in entries if e.kind == "run"]
-    assert run.created.isoformat() == manifest["created_utc"]
+    stamp = run.path.name.removeprefix("small-")  # when it was made, as its name says
+    assert run.created.strftime("%Y%m%dT%H%M%SZ") == stamp
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    written = datetime.fromisoformat(manifest["created_utc"])
+    assert timedelta(0) <= written - run.created <= timedelta(seconds=2)
 
 
 def test_disk_usage_counts_allocated_blocks(tmp_path):
