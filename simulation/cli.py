@@ -460,6 +460,22 @@ def report(
 
 
 @app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="A run folder or a sweep folder.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="ema (EMA Workbench results .tar.gz) or csv (a folder).")
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="New file (ema) or folder (csv).")],
+) -> None:
+    """Export FOLDER's runs for EMA Workbench (load with ema_workbench.load_results) or as CSV."""
+    from analysis.export import export as export_folder
+
+    with user_errors():
+        written = export_folder(folder, fmt, out_path)
+    out.print(f"Exported: [bold]{written}[/]", highlight=False)
+
+
+@app.command()
 def viz(
     scenario: Annotated[
         Path | None, typer.Argument(help="Scenario YAML file (default: the bundled baseline).")
