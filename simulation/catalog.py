@@ -118,8 +118,9 @@ def _run_entry(
 def _sweep_entry(
     folder: Path, info: dict[str, Any], created: datetime, scenario: str | None, size: int
 ) -> Entry:
-    """A sweep's state from its `status.csv`: complete, partial (with what is left and the
-    command that finishes it) or failed (runs failed and none left to run)."""
+    """A sweep's state from its `status.csv`: complete, running (its first session is at work),
+    partial (with what is left and the command that finishes it) or failed (runs failed and
+    none left to run)."""
     runs = info.get("runs") if isinstance(info.get("runs"), int) else None
     resume = f"ouroboros sweep --resume {shlex.quote(str(folder))}"
     try:
@@ -131,11 +132,23 @@ def _sweep_entry(
     done, failed = counts["done"], counts["failed"]
     if done == total:
         return Entry(folder, SWEEP, "complete", created, scenario, total, size)
+    if _running(info):
+        state = f"running ({done} of {total} runs done)"
+        return Entry(folder, SWEEP, state, created, scenario, total, size)
     if done + failed == total:
         state = f"failed ({failed} of {total} runs failed)"
     else:
         state = f"partial ({done} of {total} runs done" + (f", {failed} failed)" if failed else ")")
     return Entry(folder, SWEEP, state, created, scenario, total, size, resume)
+
+
+def _running(info: dict[str, Any]) -> bool:
+    """Whether the `ouroboros sweep` that created a sweep is still at work on it: its manifest
+    says `running` (no session has ended) and its process is alive. (A `--resume` at work is
+    not seen: its session is recorded when it ends.)"""
+    command = info.get("command")
+    pid = command.get("pid") if isinstance(command, dict) else None
+    return info.get("state") == "running" and isinstance(pid, int) and files._alive(pid)
 
 
 def status_counts(path: Path) -> dict[str, int]:

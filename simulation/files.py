@@ -299,9 +299,10 @@ def git_commit(tree: Path = SOURCE_TREE) -> dict[str, Any] | None:
 
 def command_line(**given: Any) -> dict[str, Any]:
     """The command that is writing a folder, for its manifest: `argv` (`sys.argv` as a list),
-    the working directory `cwd` it ran in, and what it was `given` (`--set` overrides and
-    options, as typed), so that the folder says how to make it again."""
-    return {"argv": list(sys.argv), "cwd": os.getcwd(), **given}
+    the working directory `cwd` it ran in, its process id `pid` (whether a sweep is still
+    running), and what it was `given` (`--set` overrides and options, as typed), so that the
+    folder says how to make it again."""
+    return {"argv": list(sys.argv), "cwd": os.getcwd(), "pid": os.getpid(), **given}
 
 
 def manifest(

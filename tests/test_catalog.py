@@ -29,6 +29,13 @@ def _set_states(sweep_dir: Path, states: list[str]) -> None:
     status.to_csv(sweep_dir / "status.csv", index=False)
 
 
+def _killed(sweep_dir: Path) -> None:
+    """Make the sweep's manifest say a process that is gone created it (as after a kill)."""
+    info = json.loads((sweep_dir / "manifest.json").read_text())
+    info["command"]["pid"] = DEAD_PID
+    (sweep_dir / "manifest.json").write_text(json.dumps(info))
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     """runs/: a complete run (2 replications), demo/ with a sweep of 4 runs 3 of them done,
@@ -42,6 +49,8 @@ def root(tmp_path_factory) -> Path:
     _set_states(partial, ["done", "done", "pending", "done"])
     failed, _ = sweeps.create(small_scenario(name="failing", replications=2, sweep=grid), root)
     _set_states(failed, ["done", "failed", "done", "done"])
+    _killed(partial)
+    _killed(failed)
     damaged = root / "broken-20260101T000000Z"
     damaged.mkdir()
     (damaged / "scenario.yaml").write_text("name: broken\n")
@@ -129,3 +138,16 @@ def test_runs_of_no_folder_is_one_line_and_exit_2(tmp_path, where):
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error:") and where in line
+
+
+def test_a_sweep_whose_process_is_alive_is_running(tmp_path):
+    """A sweep that no session has finished is running while the process that created it
+    lives (this one here), and partial, with the command that finishes it, once it is gone."""
+    grid = {"factors": {"web.ai_share": [0.0, 0.5]}}
+    folder, _ = sweeps.create(small_scenario(name="live", sweep=grid), tmp_path)
+    _set_states(folder, ["done", "pending"])
+    (entry,) = catalog.scan(tmp_path)
+    assert (entry.state, entry.clean) == ("running (1 of 2 runs done)", None)
+    _killed(folder)
+    (entry,) = catalog.scan(tmp_path)
+    assert entry.state == "partial (1 of 2 runs done)" and entry.clean.endswith(str(folder))
