@@ -97,7 +97,7 @@ def final_values(results: Sequence[Results], metrics: Sequence[registry.Metric])
     )
     finals = [m.final for m in metrics]
     values = intervals(runs, ["arm", "folder"], finals)
-    values["metric"] = values.pop("outcome").str.removeprefix("final_")
+    values["metric"] = values.pop("outcome").map({m.final: m.name for m in metrics})
     return values[["arm", "folder", "metric", *VALUE_COLUMNS]]
 
 

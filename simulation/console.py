@@ -275,11 +275,9 @@ def print_comparison(
         for name in names[1:]:
             grid.add_column(f"{letter[name]} − {a}", justify="right")
         for _, cells in rows.groupby("metric", sort=False):
-            by_folder = cells.set_index("folder").reindex(names)
-            first = by_folder.iloc[0]
-            line = [
-                escape(f"{first['label']} ({first['unit']})" if first["unit"] else first["label"])
-            ]
+            by_folder = cells.set_index("folder").reindex(names)  # NaN: no runs in this arm
+            label, unit = cells.iloc[0][["label", "unit"]]
+            line = [escape(f"{label} ({unit})" if unit else label)]
             line += [_value_cell(by_folder.loc[name]) for name in names]
             line += [_difference_cell(by_folder.loc[name]) for name in names[1:]]
             grid.add_row(*line, end_section=True)

@@ -5,6 +5,7 @@ unpaired (Welch) difference when seeds differ, scenario differences, sweeps per 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from analysis import compare
 from analysis.load import load_results
-from simulation import registry
+from simulation import console, registry
 from simulation import sweep as sweeps
 from simulation.cli import app
 from simulation.runner import run_scenario
@@ -146,3 +147,25 @@ def test_bad_input_is_one_line_and_exit_2(folders, tmp_path, given, fragment):
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("error:") and fragment in " ".join(result.output.split())
+
+
+def test_sweeps_with_different_arms_compare_the_arms_they_share(folders, monkeypatch):
+    sweep = load_results(folders["sweep"])
+    summary = sweep.summary.assign(arm=sweep.summary["arm"].replace({"plain": "other"}))
+    renamed = replace(sweep, summary=summary, runs=summary[sweep.runs.columns])
+    table = compare.comparison([sweep, renamed])
+    assert list(dict.fromkeys(table["arm"])) == ["plain", "reserve", "other"]
+    tags = compare.labels([sweep, renamed])
+    assert tags == [str(folders["sweep"]), f"{folders['sweep']} (2)"]  # one folder, twice
+    at = (table["folder"] == tags[1]) & (table["metric"] == METRIC.name)
+    (reserve,) = table[at & (table["arm"] == "reserve")].to_dict("records")
+    assert reserve["difference"] == 0 and reserve["pairs"] == 2  # the same runs, paired
+    lone = table[(table["arm"] == "other") & (table["metric"] == METRIC.name)]
+    assert len(lone) == 1 and lone["difference"].isna().all()  # no runs of A to compare with
+    monkeypatch.setattr(console.out, "width", 200)
+    with console.out.capture() as captured:
+        console.print_comparison(
+            [folders["sweep"]] * 2, compare.scenario_differences([sweep, renamed]), table, []
+        )
+    text = captured.get()
+    assert "Final values, arm other" in text and "B − A: 2 runs paired" in text
