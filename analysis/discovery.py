@@ -23,7 +23,9 @@ sampled design is analysed.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,6 +100,18 @@ def discovery_section(
     }
 
 
+def ema_analysis() -> ModuleType:
+    """`ema_workbench.analysis`, imported on first use without EMA's start-up warnings (about
+    optional cluster back-ends)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not installed", category=UserWarning)
+        import ema_workbench.analysis.feature_scoring
+        import ema_workbench.analysis.prim
+        import ema_workbench.analysis.scenario_discovery_util  # noqa: F401
+
+    return ema_workbench.analysis
+
+
 def sampled_factors(res: Results) -> tuple[list[str], str]:
     """The factors of a sampled design, or '' and why there is no factor-level analysis."""
     sweep = res.scenario.get("sweep")
@@ -141,7 +155,7 @@ def prim_box(x: pd.DataFrame, y: np.ndarray, min_coverage: float = MIN_COVERAGE)
     `limits` has one row per restricted dimension: factor, low, high (numeric factors), values
     (the categories kept, for a categorical one), and the quasi-p value of the restriction.
     """
-    from ema_workbench.analysis import prim
+    prim = ema_analysis().prim
 
     found = prim.Prim(x.reset_index(drop=True), np.asarray(y, dtype=bool)).find_box()
     trajectory = found.peeling_trajectory[["coverage", "density", "mass", "res_dim", "n", "k"]]
@@ -277,8 +291,9 @@ def below_share(values: np.ndarray, threshold: float) -> str:
 def feature_scores(x: pd.DataFrame, y: pd.Series, seed: int) -> pd.Series:
     """Extra-trees feature scores (EMA Workbench, regression) of the columns of `x` for `y`;
     rows with a missing `y` are left out. Scores sum to 1; NaN where `y` does not vary."""
-    from ema_workbench.analysis import feature_scoring
-    from ema_workbench.analysis.scenario_discovery_util import RuleInductionType
+    analysis = ema_analysis()
+    feature_scoring = analysis.feature_scoring
+    RuleInductionType = analysis.scenario_discovery_util.RuleInductionType  # noqa: N806
 
     known = y.notna().to_numpy()
     if y[known].nunique() < 2:  # nothing to explain: no score, rather than a forest of zeros

@@ -149,7 +149,8 @@ def _parameter(base: dict[str, Any], key: str, spec: ParameterSpec, source: str)
             values = list(spec)
         kind = ema.IntegerParameter if _is_integer(dotted.get(base, key)) else ema.RealParameter
         cast = int if kind is ema.IntegerParameter else float
-        parameter = kind(name, cast(values[0]), cast(values[1]), variable_name=key)
+        values = [cast(v) for v in values]
+        parameter = kind(name, values[0], values[1], variable_name=key)
     for value in values:
         validate(dotted.updated(base, {key: _plain(value)}), f"{source}: {key} = {value!r}")
     return parameter
