@@ -1,396 +1,332 @@
-"""The browser view: Mesa SolaraViz with matplotlib panels, served by `ouroboros viz SCENARIO`.
+"""The browser view served by `ouroboros viz SCENARIO`: a Solara page on Mesa's model.
 
 `ouroboros viz` validates the scenario, passes it in the environment (`OUROBOROS_VIZ_SCENARIO`,
 `OUROBOROS_VIZ_SET`) and runs `solara run simulation.app` on 127.0.0.1 in production mode with
 telemetry and version checks off (solara's development mode pings solara.dev from the page).
-The controls are SolaraViz model parameters: Reset rebuilds the model from the scenario with the
-controls applied, seeded like replication 0 of `ouroboros run`. Everything is drawn with
-matplotlib on the server and the front end comes from solara-assets, so nothing is fetched from
-a CDN (Altair/vega or solara.Markdown's KaTeX would be).
+
+The page is laid out like Mesa's SolaraViz (controls in the sidebar, panels in the main area)
+but built here, because SolaraViz redraws every figure from scratch at every step of Play, turns
+a bad control value into a traceback page on Reset, and adds a tab bar and a time box this page
+does not need. Step, Play/Pause and Reset drive the model under one lock; during Play the panels
+are redrawn at most every `FRAME_SECONDS` (the model runs on in between), so the run plays at
+the model's speed. Panels are persistent matplotlib figures (`simulation.viz_panels`); the front
+end comes from solara-assets, so nothing is fetched from a CDN (Altair/vega or
+solara.Markdown's KaTeX would be).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import typing
+import threading
+import time
 import warnings
-import weakref
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import networkx as nx
-import numpy as np
+import reacton.ipywidgets as rw
 import solara
-from matplotlib import colormaps, ticker
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from mesa.visualization import Slider, SolaraViz, make_plot_component
-from mesa.visualization.utils import update_counter
+import solara.lab
+import solara.server.settings
+from mesa.visualization import Slider
 
-from simulation import dotted, registry
-from simulation.model import WebEcosystem
-from simulation.network import SiteNetwork
-from simulation.observation import topic_distributions
-from simulation.runner import run_seed
-from simulation.scenario import (
-    Models,
-    PointSchedule,
-    Scenario,
-    ScenarioError,
-    Schedule,
-    load,
-    validate,
+from simulation import registry, viz_panels
+from simulation.scenario import Scenario, ScenarioError
+from simulation.schedules import month_number, month_text
+from simulation.viz_controls import (
+    OVERRIDES_ENV,
+    SCENARIO_ENV,
+    VizEcosystem,
+    control_labels,
+    control_problem,
+    control_values,
+    model_params,
+    viz_scenario,
+    with_controls,
 )
+
+# What other modules read of the view (the `viz` command, tests of scheduled controls).
+__all__ = [
+    "OVERRIDES_ENV",
+    "SCENARIO_ENV",
+    "Page",
+    "control_values",
+    "dashboard",
+    "page",
+    "with_controls",
+]
 
 # Served over http on 127.0.0.1, solara warns on every page load that its session cookie falls
 # back to SameSite=lax, which is what a local page wants.
 warnings.filterwarnings("ignore", message="Cookies with samesite=none", category=UserWarning)
+# Solara's "This website runs on Solara" badge sits over the bottom-right figure.
+solara.server.settings.theme.show_banner = False
 
-SCENARIO_ENV = "OUROBOROS_VIZ_SCENARIO"
-OVERRIDES_ENV = "OUROBOROS_VIZ_SET"
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
-MAX_DRAWN_SITES = 400
-REGIMES: tuple[str, ...] = typing.get_args(Models.model_fields["regime"].annotation)
-
-# The AI-share control is `web_ai_share`, not `ai_share`: that is the name of the metric column
-# (the share scheduled at each step). Scheduled rates and the detector are special-cased below.
-AI_SHARE_KEY = "web.ai_share"
-DETECTOR_KEY = "filtering.detector"
-# Control name -> the scenario key of a rate that may follow a schedule.
-SCHEDULED_KEYS = {"web_ai_share": AI_SHARE_KEY, "label_rate": "filtering.provenance.label_rate"}
-# Control name -> the scenario key it sets.
-CONTROL_KEYS = {
-    "human_reserve": "filtering.human_reserve",
-    "copy_rate": "humans.copy_rate",
-    "regime": "models.regime",
-    "temperature": "models.temperature",
-    "top_p": "models.top_p",
-}
+FRAME_SECONDS = 0.3  # during Play, the panels are redrawn at most this often
 
 
-def viz_scenario() -> Scenario:
-    """The scenario named by the environment (baseline when unset), with its `--set` overrides."""
-    path = os.environ.get(SCENARIO_ENV) or str(DEFAULT_SCENARIO)
-    return load(path, json.loads(os.environ.get(OVERRIDES_ENV) or "[]"))
+def step_text(model: VizEcosystem) -> str:
+    """The page's step counter, e.g. "Step 3 of 97 (2023-02)"."""
+    cfg, t = model.config, model.steps
+    month = f" ({month_text(month_number(cfg.start_date) + t)})" if cfg.start_date else ""
+    return f"Step {t} of {cfg.steps}{month}"
 
 
-def scheduled_end(rate: float | Schedule | PointSchedule) -> float:
-    """What the control of a scheduled rate shows: a constant, a schedule's `end`, or the value
-    of a point schedule's last point (the rate the run settles at)."""
-    if isinstance(rate, PointSchedule):
-        return list(rate.points.values())[-1]
-    return rate.end if isinstance(rate, Schedule) else rate
+def slider_label(label: str, value: Any) -> str:
+    """A slider's label with its value, which Vuetify's slider does not show."""
+    return f"{label}: {value:g}" if isinstance(value, int | float) else f"{label}: {value}"
 
 
-def control_values(base: Scenario) -> dict[str, Any]:
-    """The controls' starting values: the scenario's own (scheduled rates: `scheduled_end`)."""
-    detector = base.filtering.detector
-    data = base.to_dict()
-    return {
-        "web_ai_share": scheduled_end(base.web.ai_share),
-        "tpr": detector.tpr if detector else 0.0,
-        "fpr": detector.fpr if detector else 0.0,
-        "label_rate": scheduled_end(base.filtering.provenance.label_rate),
-        **{name: dotted.get(data, key) for name, key in CONTROL_KEYS.items()},
-        "seed": str(base.seed),
-    }
-
-
-def with_controls(base: Scenario, **controls: Any) -> Scenario:
-    """`base` with the given control values applied; None (or absent) keeps the scenario's value.
-
-    The AI share and the label rate each set a constant, the end of a schedule (start and shape
-    are kept), or the value of a point schedule's last point (the other points are kept). A
-    scenario without a detector keeps none while TPR and FPR both stay 0 (which flags nothing).
-    """
-    values = {k: v for k, v in controls.items() if v is not None}
-    unknown = set(values) - set(control_values(base))
-    if unknown:
-        raise ScenarioError([f"viz controls: unknown control(s) {sorted(unknown)}"])
-    data = base.to_dict()
-    changes = {CONTROL_KEYS[k]: values[k] for k in CONTROL_KEYS if k in values}
-    if "seed" in values:
-        text = str(values["seed"]).strip()
-        if not text.isdigit():
-            raise ScenarioError(
-                [f"viz controls: seed must be a non-negative integer (got {text!r})"]
-            )
-        changes["seed"] = int(text)
-    for name in SCHEDULED_KEYS.keys() & values.keys():
-        key = SCHEDULED_KEYS[name]
-        old, at = dotted.get(data, key), ()
-        if isinstance(old, dict):
-            at = ("points", list(old["points"])[-1]) if "points" in old else ("end",)
-        changes[".".join((key, *at))] = float(values[name])
-    if {"tpr", "fpr"} & values.keys():
-        current = dotted.get(data, DETECTOR_KEY)
-        detector = current or {"tpr": 0.0, "fpr": 0.0}
-        detector = {**detector, **{k: float(values[k]) for k in ("tpr", "fpr") if k in values}}
-        keep_none = current is None and detector == {"tpr": 0.0, "fpr": 0.0}
-        changes[DETECTOR_KEY] = None if keep_none else detector
-    return validate(dotted.updated(data, changes), "viz controls")
-
-
-class VizEcosystem(WebEcosystem):
-    """A WebEcosystem built from a scenario plus the page's controls (what SolaraViz resets)."""
-
-    def __init__(
-        self,
-        base: Scenario,
-        *,
-        web_ai_share: float | None = None,
-        tpr: float | None = None,
-        fpr: float | None = None,
-        label_rate: float | None = None,
-        human_reserve: float | None = None,
-        copy_rate: float | None = None,
-        regime: str | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        seed: str | int | None = None,
-    ):
-        config = with_controls(
-            base,
-            web_ai_share=web_ai_share,
-            tpr=tpr,
-            fpr=fpr,
-            label_rate=label_rate,
-            human_reserve=human_reserve,
-            copy_rate=copy_rate,
-            regime=regime,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-        )
-        super().__init__(config, rng=run_seed(config.seed, 0, 0))
-
-
-def control_labels(base: Scenario) -> dict[str, str]:
-    """What each control is called on the page."""
-
-    def rate(label: str, value: object) -> str:
-        return label if isinstance(value, float) else f"{label} (end of schedule)"
-
-    return {
-        "web_ai_share": rate("AI share", base.web.ai_share),
-        "tpr": "Detector TPR",
-        "fpr": "Detector FPR",
-        "label_rate": rate("Provenance label rate", base.filtering.provenance.label_rate),
-        "human_reserve": "Human reserve",
-        "copy_rate": "Copy rate",
-        "regime": "Regime",
-        "temperature": "Temperature",
-        "top_p": "top_p",
-        "seed": "Seed",
-    }
-
-
-def model_params(base: Scenario) -> dict[str, Any]:
-    """SolaraViz model parameters: the fixed base scenario and one control per policy knob."""
-    v, label = control_values(base), control_labels(base)
-    rates = ("web_ai_share", "tpr", "fpr", "label_rate", "human_reserve", "copy_rate")
-    return {
-        "base": base,
-        **{k: Slider(label[k], v[k], 0.0, 1.0, 0.01) for k in rates},
-        "regime": {
-            "type": "Select",
-            "label": label["regime"],
-            "value": v["regime"],
-            "values": list(REGIMES),
-        },
-        "temperature": Slider(
-            label["temperature"],
-            v["temperature"],
-            min(0.1, v["temperature"]),
-            max(3.0, v["temperature"]),
-            0.05,
+def info_paragraphs(base: Scenario) -> list[tuple[str, str]]:
+    """The info panel: (heading, text) pairs, plain text (no Markdown: it would load KaTeX)."""
+    diversity = ", ".join(m.label for m in registry.shown_in("viz_diversity"))
+    shares = ", ".join(m.label for m in registry.shown_in("viz_shares"))
+    return [
+        (
+            "The model",
+            "Human writers, AI models and web crawlers share a web of sites. Each "
+            "step (one month) humans publish documents, some drafted with AI; content farms "
+            "publish model-written pages at the scheduled AI share; crawlers collect and filter "
+            "what is new; the models retrain on what the crawlers kept. When models learn from "
+            "their own output, rare topics and words can vanish: model collapse. docs/ODD.md "
+            "describes the model in full.",
         ),
-        "top_p": Slider(label["top_p"], v["top_p"], min(0.05, v["top_p"]), 1.0, 0.01),
-        "seed": {"type": "InputText", "label": label["seed"], "value": v["seed"]},
-    }
-
-
-@dataclass(frozen=True)
-class SiteLayout:
-    """Positions of the drawn sites (the best-connected ones) and the links among them."""
-
-    sites: np.ndarray  # (n,) site ids drawn, ascending
-    xy: np.ndarray  # (n, 2) positions
-    segments: np.ndarray  # (links, 2, 2) line segments between drawn sites
-    n_sites: int  # sites in the whole network
-
-
-SHARE_CMAP = colormaps["viridis"].with_extremes(bad="0.85")  # grey: no documents in the window
-_layouts: weakref.WeakKeyDictionary[SiteNetwork, SiteLayout] = weakref.WeakKeyDictionary()
-
-
-def site_layout(network: SiteNetwork, max_sites: int = MAX_DRAWN_SITES) -> SiteLayout:
-    """Spring layout of the linked core of the `max_sites` highest-degree sites, once per network.
-
-    Sites of the sample that link to no other sampled site are left out: drawn, they would
-    squeeze the core into a corner.
-    """
-    cached = _layouts.get(network)
-    if cached is not None:
-        return cached
-    adj = network.adjacency
-    degree = np.asarray(adj.sum(axis=0)).ravel() + np.asarray(adj.sum(axis=1)).ravel()
-    top = network.graph.subgraph(np.argsort(-degree, kind="stable")[:max_sites].tolist())
-    core = top.subgraph(max(nx.weakly_connected_components(top), key=len))
-    sites = np.sort(np.fromiter(core.nodes, dtype=np.int64))
-    pos = nx.spring_layout(core.to_undirected(), seed=0)
-    xy = np.array([pos[s] for s in sites.tolist()]).reshape(-1, 2)
-    links = adj[sites][:, sites].tocoo()
-    layout = SiteLayout(sites, xy, np.stack([xy[links.row], xy[links.col]], axis=1), adj.shape[0])
-    _layouts[network] = layout
-    return layout
-
-
-def model_written_share(model: WebEcosystem) -> np.ndarray:
-    """Per site, the model-written share of its documents in the metrics window (NaN if none).
-
-    A synthetic document counts 1, an AI-assisted human one its model-written word share; a
-    site's share of synthetic documents alone would be 0 or 1 (farms publish all of them).
-    """
-    docs, n = model.recent, model.network.n_sites
-    written = np.bincount(docs.site, minlength=n).astype(np.float64)
-    ai = np.bincount(docs.site, weights=docs.ai_fraction, minlength=n)
-    return np.divide(ai, written, out=np.full(n, np.nan), where=written > 0)
-
-
-def network_figure(model: WebEcosystem) -> Figure:
-    """The site network: colour = model-written share, size = documents published there."""
-    layout = site_layout(model.network)
-    share = model_written_share(model)[layout.sites]
-    docs = model.corpus.docs_per_site[layout.sites].astype(np.float64)
-    sizes = 6 + 140 * np.sqrt(docs / max(docs.max(), 1.0))
-    fig = Figure(figsize=(6, 5))
-    ax = fig.subplots()
-    ax.add_collection(LineCollection(layout.segments, colors="0.8", linewidths=0.4, zorder=1))
-    points = ax.scatter(
-        *layout.xy.T,
-        c=share,
-        s=sizes,
-        cmap=SHARE_CMAP,
-        vmin=0.0,
-        vmax=1.0,
-        edgecolors="0.3",
-        linewidths=0.3,
-        zorder=2,
-        plotnonfinite=True,
-    )
-    fig.colorbar(points, ax=ax, label="model-written share (recent window)")
-    shown = len(layout.sites)
-    sample = "" if shown == layout.n_sites else f", the {shown} best-linked of {layout.n_sites:,}"
-    ax.set_title(f"Site network (size = documents{sample})", fontsize=10)
-    ax.set_axis_off()
-    return fig
-
-
-def rank_frequency_figure(model: WebEcosystem) -> Figure:
-    """Topic rank-frequency (Zipf) curves of reality, the recent corpus and the average model."""
-    fig = Figure(figsize=(6, 5))
-    ax = fig.subplots()
-    for name, probs in topic_distributions(model).items():
-        freq = np.sort(probs[probs > 0])[::-1]
-        ax.loglog(np.arange(1, len(freq) + 1), freq, label=f"{name} ({len(freq)} topics)")
-    for axis in (ax.xaxis, ax.yaxis):  # plain decade labels, no minor ticks: 4x faster to draw
-        axis.set_major_formatter(ticker.LogFormatter())
-        axis.set_minor_locator(ticker.NullLocator())
-    ax.set_xlabel("topic rank")
-    ax.set_ylabel("share")
-    ax.set_title(f"Rank-frequency at step {model.steps}", fontsize=10)
-    ax.legend(loc="lower left")
-    return fig
+        (f"This scenario: {base.name}", base.description or "(no description)"),
+        (
+            "Site network",
+            "The best-linked sites and their links. Colour: the model-written "
+            "share of a site's documents in the metrics window (dark purple 0 = all human, yellow "
+            "1 = all model-written; grey = no new documents there in the window). Size: documents "
+            "the site has published so far.",
+        ),
+        (
+            "Topic diversity",
+            f"{diversity}, each divided by its value at step 0 (the pre-AI "
+            "web), so 1 means as diverse as before AI and lines below 1 show topics being lost. "
+            "The table under the figure gives the values with their units.",
+        ),
+        (
+            "Shares",
+            f"{shares} (0 to 1); the dashed grey line is the scheduled AI share of new "
+            "documents over the whole run. The dotted vertical line marks the current step.",
+        ),
+        (
+            "Rank-frequency",
+            "Topics sorted from most to least common, on log axes: reality "
+            "(the true topic distribution), the corpus window and the average model. Collapse "
+            "shows as the corpus and model curves ending before reality's (lost tail topics).",
+        ),
+        (
+            "Controls",
+            "Step runs one month, Play runs to the end (Pause stops), Reset builds a "
+            "new model with the controls' values (seeded like replication 0 of ouroboros run). "
+            "The controls take effect on Reset only; 'Model in use' shows the running values.",
+        ),
+        (
+            "Not shown",
+            "A no-AI counterfactual line: running the no-AI twin costs as much as "
+            "the run itself; ouroboros run --twins computes it.",
+        ),
+    ]
 
 
 @solara.component
-def NetworkPanel(model: WebEcosystem) -> None:
-    """Solara panel for `network_figure`, redrawn after each step or reset."""
-    update_counter.get()
-    solara.FigureMatplotlib(network_figure(model), format="png", dependencies=[model, model.steps])
-
-
-@solara.component
-def RankFrequencyPanel(model: WebEcosystem) -> None:
-    """Solara panel for `rank_frequency_figure`, redrawn after each step or reset."""
-    update_counter.get()
-    solara.FigureMatplotlib(
-        rank_frequency_figure(model), format="png", dependencies=[model, model.steps]
+def InfoPanel(base: Scenario) -> None:
+    """A collapsed "About" section: what the model is and how to read each panel."""
+    items = [
+        solara.v.Html(tag="p", children=[solara.v.Html(tag="b", children=[f"{head}. "]), text])
+        for head, text in info_paragraphs(base)
+    ]
+    solara.Details(
+        summary="About this view: the model, the panels, colours and sizes", children=items
     )
 
 
 @solara.component
-def ModelInUsePanel(model: WebEcosystem) -> None:
-    """The running model's control values (the sliders only take effect on Reset).
+def ValueTable(model: VizEcosystem, view: registry.View, frame: int) -> None:
+    """The metrics of a time-series panel at step 0 and now, with their units."""
+    columns = model.datacollector.model_vars
+    with solara.v.SimpleTable(dense=True), solara.v.Html(tag="tbody"):
+        with solara.v.Html(tag="tr"):
+            for head in ("", "step 0", f"step {model.steps}", "unit"):
+                solara.v.Html(tag="th", children=[head])
+        for metric in registry.shown_in(view):
+            values = columns[metric.name]
+            with solara.v.Html(tag="tr"):
+                for cell in (metric.label, f"{values[0]:.3g}", f"{values[-1]:.3g}", metric.unit):
+                    solara.v.Html(tag="td", children=[cell])
 
-    Plain Vuetify elements: solara.Markdown would load KaTeX, which solara-assets lacks.
-    """
-    update_counter.get()
-    labels, values = control_labels(model.config), control_values(model.config)
-    with solara.Column():
-        solara.Text(
-            f"Model in use (Reset applies the controls), step {model.steps} of "
-            f"{model.config.steps}",
-            style={"font-weight": "bold"},
+
+@solara.component
+def Panels(model: VizEcosystem, frame: solara.Reactive[int], lock: threading.RLock) -> None:
+    """The figures, redrawn when `frame` changes (the model is mutated in place). Only this
+    component and `RunControls` read `frame`: re-rendering the whole page per step would cost
+    as much as the drawing."""
+    figures = solara.use_memo(lambda: viz_panels.panels(model), [model])
+
+    def draw() -> list[bytes]:
+        with lock:
+            for panel in figures:
+                panel.update(model)
+            return [panel.png() for panel in figures]
+
+    images = solara.use_memo(draw, [model, frame.value])
+    with solara.ColumnsResponsive(12, large=6):
+        for panel, image in zip(figures, images, strict=True):
+            with solara.Column(gap="0px"):
+                rw.Image(value=image, format="png", layout=rw.Layout(max_width="100%"))
+                if isinstance(panel, viz_panels.SeriesPanel):
+                    ValueTable(model, panel.view, frame.value)
+
+
+@solara.component
+def ControlInputs(base: Scenario, chosen: solara.Reactive[dict[str, Any]]) -> None:
+    """One input per control; a bad value is shown with its problem under the input and never
+    reaches a model (Reset is disabled until it is fixed)."""
+    for name, spec in model_params(base).items():
+        value = chosen.value[name]
+
+        def change(new: Any, name: str = name) -> None:
+            chosen.value = {**chosen.value, name: new}
+
+        problem = control_problem(base, name, value)
+        if isinstance(spec, Slider):
+            solara.SliderFloat(
+                slider_label(spec.label, value),
+                value=value,
+                min=spec.min,
+                max=spec.max,
+                step=spec.step,
+                on_value=change,
+            )
+        elif spec["type"] == "Select":
+            solara.Select(spec["label"], value=value, values=spec["values"], on_value=change)
+        else:
+            solara.InputText(
+                spec["label"],
+                value=value,
+                on_value=change,
+                continuous_update=True,
+                error=problem or False,
+            )
+            continue  # InputText shows its own error
+        if problem:
+            solara.Error(problem, dense=True)
+
+
+@solara.component
+def RunControls(
+    model: solara.Reactive[VizEcosystem],
+    frame: solara.Reactive[int],
+    lock: threading.RLock,
+    base: Scenario,
+    chosen: solara.Reactive[dict[str, Any]],
+) -> None:
+    """Reset, Play/Pause and Step, the step counter and why Reset is off (if it is)."""
+    playing = solara.use_reactive(False)
+    failed = solara.use_reactive(None)  # why the last Reset built no model
+    running = model.value
+    frame.use_value()  # re-render with the panels: the counter and buttons follow the model
+    done = running.steps >= running.config.steps
+    choice = chosen.value
+    bad = solara.use_memo(
+        lambda: [
+            label
+            for name, label in control_labels(base).items()
+            if control_problem(base, name, choice[name])
+        ],
+        [choice],
+    )
+
+    def step() -> None:
+        with lock:
+            if running.steps < running.config.steps:
+                running.step()
+        frame.value += 1
+
+    def play() -> None:
+        """Step until Pause, Reset or the end; redraw at most every FRAME_SECONDS."""
+        if not playing.value:
+            return
+        drawn = time.monotonic()
+        while playing.value and model.value is running and running.steps < running.config.steps:
+            with lock:
+                running.step()
+            if time.monotonic() - drawn >= FRAME_SECONDS:
+                frame.value += 1
+                drawn = time.monotonic()
+        frame.value += 1
+        playing.value = False
+
+    solara.lab.use_task(play, dependencies=[playing.value], prefer_threaded=True)
+
+    def reset() -> None:
+        playing.value = False
+        try:  # each control is valid (else Reset is off); a model can still refuse them
+            fresh = VizEcosystem(base, **chosen.value)
+        except ScenarioError as error:
+            failed.value = "; ".join(error.problems)
+            return
+        failed.value = None
+        with lock:
+            model.value = fresh
+
+    solara.Text(step_text(running), style={"font-weight": "bold", "font-size": "1.1em"})
+    with solara.Row(justify="space-between"):
+        solara.Button("Reset", color="primary", on_click=reset, disabled=bool(bad))
+        solara.Button(
+            "Pause" if playing.value else "Play",
+            color="primary",
+            on_click=lambda: playing.set(not playing.value),
+            disabled=done,
         )
-        with solara.v.SimpleTable(dense=True), solara.v.Html(tag="tbody"):
-            for key, label in labels.items():
-                with solara.v.Html(tag="tr"):
-                    solara.v.Html(tag="td", children=[label])
-                    solara.v.Html(tag="td", children=[str(values[key])])
+        solara.Button("Step", color="primary", on_click=step, disabled=playing.value or done)
+    if bad:
+        solara.Warning(f"Reset is off until these controls are valid: {', '.join(bad)}", dense=True)
+    if failed.value:
+        solara.Error(f"Reset kept the running model: {failed.value}", dense=True)
 
 
-# The two time-series panels: registry view -> panel title.
-PLOT_PANELS = {
-    "viz_diversity": "Topic diversity of the corpus window",
-    "viz_shares": "Tail survival and synthetic shares",
-}
+@solara.component
+def ModelInUsePanel(model: VizEcosystem) -> None:
+    """The running model's control values (the controls only take effect on Reset)."""
+    labels, values = control_labels(model.config), control_values(model.config)
+    solara.Text("Model in use (Reset applies the controls)", style={"font-weight": "bold"})
+    with solara.v.SimpleTable(dense=True, class_="model-in-use"), solara.v.Html(tag="tbody"):
+        for key, label in labels.items():
+            with solara.v.Html(tag="tr"):
+                solara.v.Html(tag="td", children=[label])
+                solara.v.Html(tag="td", children=[str(values[key])])
 
 
-def titled(metrics: tuple[registry.Metric, ...], title: str):
-    """Mesa's post_process hook for a plot of `metrics`: metric titles in the legend, a title."""
-
-    def post_process(ax) -> None:
-        for line, metric in zip(ax.get_lines(), metrics, strict=True):
-            line.set_label(metric.title)
-        ax.legend(loc="best", fontsize=8)
-        ax.set_title(title, fontsize=10)
-
-    return post_process
-
-
-def plot_panel(view: registry.View, title: str):
-    """Mesa's plot component for the metrics of a registry view."""
-    metrics = registry.shown_in(view)
-    return make_plot_component(
-        [m.name for m in metrics], post_process=titled(metrics, title), backend="matplotlib"
-    )
-
-
-def components() -> list:
-    """The panels: network, the registry views as time series, rank-frequency, controls."""
-    plots = [plot_panel(view, title) for view, title in PLOT_PANELS.items()]
-    return [NetworkPanel, *plots, RankFrequencyPanel, ModelInUsePanel]
+@solara.component
+def Dashboard(model: solara.Reactive[VizEcosystem], base: Scenario) -> None:
+    """The page on `model`: controls in the sidebar, the about section and the panels."""
+    frame = solara.use_reactive(0)  # bumped whenever the panels should show the model anew
+    lock = solara.use_memo(threading.RLock, [])
+    chosen = solara.use_reactive(control_values(base))
+    solara.Title(f"Ouroboros: {base.name}")
+    with solara.AppBar():
+        solara.AppBarTitle(f"Ouroboros: {base.name}")
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Run"):
+            RunControls(model, frame, lock, base, chosen)
+        with solara.Card("Controls (applied on Reset)"):
+            ControlInputs(base, chosen)
+        with solara.Card():
+            ModelInUsePanel(model.value)
+    with solara.Column():
+        InfoPanel(base)
+        Panels(model.value, frame, lock)
 
 
-def dashboard(model: VizEcosystem | solara.Reactive[VizEcosystem], base: Scenario):
-    """The SolaraViz element for `model`, with controls starting at `base`'s values."""
-    return SolaraViz(
-        model,
-        components=components(),
-        model_params=model_params(base),
-        name=f"Ouroboros: {base.name}",
-    )
+def dashboard(model: solara.Reactive[VizEcosystem], base: Scenario):
+    """The page element for `model`, with controls starting at `base`'s values."""
+    return Dashboard(model, base)
 
 
 @solara.component
 def Page() -> None:
     """One model per browser session, built from the scenario `ouroboros viz` was given."""
     base = solara.use_memo(viz_scenario, [])
-    model = solara.use_memo(lambda: VizEcosystem(base), [base])
+    model = solara.use_reactive(solara.use_memo(lambda: VizEcosystem(base), [base]))
     dashboard(model, base)
 
 

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 import solara
 import yaml
-from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from simulation import app as viz
 from simulation import registry
+from simulation import viz_controls as ctl
+from simulation import viz_panels as panels
 from simulation.cli import app as cli
 from simulation.runner import run_one
 from simulation.scenario import ScenarioError
@@ -51,7 +52,7 @@ def render():
 
 def dashboard(render, base):
     """A dashboard on a fresh model of `base`: (the reactive model, the render context)."""
-    model = solara.reactive(viz.VizEcosystem(base))
+    model = solara.reactive(ctl.VizEcosystem(base))
     return model, render(viz.dashboard(model, base))
 
 
@@ -65,16 +66,25 @@ def images(rc) -> list[bytes]:
 
 def model_in_use(rc) -> dict[str, str]:
     """The "Model in use" table: control label -> value shown."""
-    cells = [w.children[0] for w in rc.find(v.Html, tag="td").widgets]
+    table = rc.find(v.SimpleTable, class_="model-in-use")
+    cells = [w.children[0] for w in table.find(v.Html, tag="td").widgets]
     return dict(zip(cells[::2], cells[1::2], strict=True))
+
+
+def control(rc, widget, label: str):
+    """The input of a control; a slider's label ends with its value ("Copy rate: 0.2")."""
+    if widget is not v.Slider:
+        return rc.find(widget, label=label).widget
+    (found,) = [w for w in rc.find(v.Slider).widgets if w.label.startswith(f"{label}: ")]
+    return found
 
 
 # --- controls -> scenario -------------------------------------------------------------------
 
 
 def test_no_controls_reproduce_the_scenario(base):
-    assert viz.with_controls(base).config_hash() == base.config_hash()
-    assert viz.with_controls(base, **viz.control_values(base)).config_hash() == base.config_hash()
+    assert ctl.with_controls(base).config_hash() == base.config_hash()
+    assert ctl.with_controls(base, **ctl.control_values(base)).config_hash() == base.config_hash()
 
 
 # Every control: (its name, a value, where the scenario keeps it).
@@ -108,11 +118,11 @@ PAGE_CONTROLS = [
 
 def test_every_control_is_tested_and_on_the_page_with_its_label_and_scenario_value(base):
     """The tables above cover all controls; each page control starts at the scenario's value."""
-    values, labels = viz.control_values(base), viz.control_labels(base)
+    values, labels = ctl.control_values(base), ctl.control_labels(base)
     assert sorted(name for name, _, _ in SCENARIO_KEYS) == sorted(values) == sorted(labels)
     assert sorted(name for _, _, name, _ in PAGE_CONTROLS) == sorted(values)
-    params = viz.model_params(base)
-    assert sorted(params) == sorted(["base", *values]) and params["base"] is base
+    params = ctl.model_params(base)
+    assert sorted(params) == sorted(values)
     for _, label, name, value in PAGE_CONTROLS:
         assert params[name].get("label") == labels[name] == label
         assert params[name].get("value") == values[name] != value
@@ -120,26 +130,26 @@ def test_every_control_is_tested_and_on_the_page_with_its_label_and_scenario_val
 
 @pytest.mark.parametrize(("control", "value", "read"), SCENARIO_KEYS)
 def test_each_control_sets_its_scenario_key_only(base, control, value, read):
-    changed = viz.with_controls(base, **{control: value})
+    changed = ctl.with_controls(base, **{control: value})
     assert read(changed) == (123 if control == "seed" else value)
-    others = {k: v for k, v in viz.control_values(changed).items() if k != control}
-    assert others == {k: v for k, v in viz.control_values(base).items() if k != control}
+    others = {k: v for k, v in ctl.control_values(changed).items() if k != control}
+    assert others == {k: v for k, v in ctl.control_values(base).items() if k != control}
 
 
 def test_ai_share_moves_the_end_of_a_schedule(base):
     scheduled = small_scenario(web={"ai_share": SCHEDULE})
-    assert viz.control_values(scheduled)["web_ai_share"] == 0.6
-    share = viz.with_controls(scheduled, web_ai_share=0.9).web.ai_share
+    assert ctl.control_values(scheduled)["web_ai_share"] == 0.6
+    share = ctl.with_controls(scheduled, web_ai_share=0.9).web.ai_share
     assert (share.start, share.end, share.shape) == (0.1, 0.9, "logistic")
-    assert viz.control_labels(scheduled)["web_ai_share"] == "AI share (end of schedule)"
-    assert viz.control_labels(base)["web_ai_share"] == "AI share"
+    assert ctl.control_labels(scheduled)["web_ai_share"] == "AI share (end of schedule)"
+    assert ctl.control_labels(base)["web_ai_share"] == "AI share"
 
 
 def test_a_scenario_without_detector_keeps_none_until_tpr_or_fpr_is_raised():
     bare = small_scenario(filtering={"detector": None})
-    assert viz.control_values(bare)["tpr"] == viz.control_values(bare)["fpr"] == 0.0
-    assert viz.with_controls(bare, tpr=0.0, fpr=0.0).filtering.detector is None
-    detector = viz.with_controls(bare, tpr=0.7).filtering.detector
+    assert ctl.control_values(bare)["tpr"] == ctl.control_values(bare)["fpr"] == 0.0
+    assert ctl.with_controls(bare, tpr=0.0, fpr=0.0).filtering.detector is None
+    detector = ctl.with_controls(bare, tpr=0.7).filtering.detector
     assert (detector.tpr, detector.fpr) == (0.7, 0.0)
 
 
@@ -155,40 +165,40 @@ def test_a_scenario_without_detector_keeps_none_until_tpr_or_fpr_is_raised():
 )
 def test_bad_control_values_are_scenario_errors(base, controls, message):
     with pytest.raises(ScenarioError) as err:
-        viz.with_controls(base, **controls)
+        ctl.with_controls(base, **controls)
     assert any(message in line for line in err.value.problems), err.value.problems
 
 
 def test_viz_model_is_replication_zero_of_ouroboros_run(base):
     """Same scenario and seed: the page's model steps exactly like `ouroboros run`'s first run."""
-    model = viz.VizEcosystem(base, seed="11")
+    model = ctl.VizEcosystem(base, seed="11")
     for _ in range(base.steps):
         model.step()
     shown = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    ran = run_one(viz.with_controls(base, seed="11")).metrics
+    ran = run_one(ctl.with_controls(base, seed="11")).metrics
     pd.testing.assert_frame_equal(shown, ran[shown.columns].reset_index(drop=True))
 
 
 def test_scenario_comes_from_the_environment(tmp_path, monkeypatch):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(small_scenario().to_dict()))
-    monkeypatch.setenv(viz.SCENARIO_ENV, str(path))
-    monkeypatch.setenv(viz.OVERRIDES_ENV, json.dumps(["humans.copy_rate=0.25"]))
-    config = viz.viz_scenario()
+    monkeypatch.setenv(ctl.SCENARIO_ENV, str(path))
+    monkeypatch.setenv(ctl.OVERRIDES_ENV, json.dumps(["humans.copy_rate=0.25"]))
+    config = ctl.viz_scenario()
     assert (config.name, config.humans.copy_rate) == ("small", 0.25)
-    monkeypatch.delenv(viz.SCENARIO_ENV)
-    monkeypatch.delenv(viz.OVERRIDES_ENV)
-    assert viz.viz_scenario().name == "baseline"
+    monkeypatch.delenv(ctl.SCENARIO_ENV)
+    monkeypatch.delenv(ctl.OVERRIDES_ENV)
+    assert ctl.viz_scenario().name == "baseline"
 
 
 # --- panels -------------------------------------------------------------------------------
 
 
 def test_layout_draws_the_linked_core_of_the_best_linked_sites_once_per_network():
-    model = viz.VizEcosystem(small_scenario(web={"n_sites": 300}))
+    model = ctl.VizEcosystem(small_scenario(web={"n_sites": 300}))
     network = model.network
-    layout = viz.site_layout(network, max_sites=50)
-    assert viz.site_layout(network, max_sites=50) is layout  # cached: computed once
+    layout = panels.site_layout(network, max_sites=50)
+    assert panels.site_layout(network, max_sites=50) is layout  # cached: computed once
     degree = np.asarray(network.adjacency.sum(0)).ravel() + network.adjacency.sum(1).A1
     top = np.argsort(-degree, kind="stable")[:50]
     assert 25 <= len(layout.sites) <= 50 and set(layout.sites) <= set(top)
@@ -199,14 +209,14 @@ def test_layout_draws_the_linked_core_of_the_best_linked_sites_once_per_network(
 
 
 def test_a_small_connected_network_is_drawn_whole(base):
-    layout = viz.site_layout(viz.VizEcosystem(base).network)
+    layout = panels.site_layout(ctl.VizEcosystem(base).network)
     assert np.array_equal(layout.sites, np.arange(base.web.n_sites))
 
 
 def test_model_written_share_is_one_on_farms_and_partial_on_human_sites(base):
-    model = viz.VizEcosystem(small_scenario(humans={"ai_assist": 0.5}))
+    model = ctl.VizEcosystem(small_scenario(humans={"ai_assist": 0.5}))
     model.step()
-    share = viz.model_written_share(model)
+    share = panels.model_written_share(model)
     farms = model.network.farm_owner >= 0
     posted = np.bincount(model.recent.site, minlength=model.network.n_sites) > 0
     assert np.all(share[farms & posted] == 1.0)
@@ -216,23 +226,68 @@ def test_model_written_share_is_one_on_farms_and_partial_on_human_sites(base):
 
 
 def test_rank_frequency_panel_has_reality_corpus_and_models(base):
-    ax = viz.rank_frequency_figure(viz.VizEcosystem(base)).axes[0]
-    labels = [line.get_label() for line in ax.get_lines()]
-    assert [label.split()[0] for label in labels] == ["reality", "corpus", "models"]
-    assert labels[0] == f"reality ({base.content.n_topics} topics)"
-    reality = ax.get_lines()[0].get_ydata()
+    panel = panels.RankFrequencyPanel(ctl.VizEcosystem(base))
+    assert [line.get_label() for line in panel.lines] == ["reality", "corpus", "models"]
+    reality = panel.lines[0].get_ydata()
+    assert len(reality) == base.content.n_topics
     assert np.all(np.diff(reality) <= 0) and reality.sum() == pytest.approx(1.0)
+    smallest = min(line.get_ydata().min() for line in panel.lines)
+    low, high = panel.ax.get_ylim()  # a decade at or below the smallest share drawn
+    assert high == 1.0 and low <= smallest < 10 * low
 
 
-@pytest.mark.parametrize("view", list(viz.PLOT_PANELS))
-def test_time_series_panels_show_a_registry_view_by_metric_title(view):
+@pytest.mark.parametrize("view", list(panels.SERIES_TITLES))
+def test_series_panels_plot_step_0_by_registry_label_to_the_current_step(base, view):
+    model = ctl.VizEcosystem(base)
+    panel = panels.SeriesPanel(model, view)
     metrics = registry.shown_in(view)
-    ax = Figure().subplots()
-    for _ in metrics:
-        ax.plot([0.0, 1.0])
-    viz.titled(metrics, viz.PLOT_PANELS[view])(ax)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [m.title for m in metrics]
-    assert ax.get_title() == viz.PLOT_PANELS[view]
+    assert [line.get_label() for line in panel.lines] == [m.label for m in metrics]
+    assert all(list(line.get_xdata()) == [0] for line in panel.lines)  # step 0 is drawn
+    assert panel.ax.get_xlim() == (0, base.steps)  # the whole run, from the start
+    for _ in range(2):
+        model.step()
+    panel.update(model)
+    assert list(panel.now.get_xdata()) == [2, 2]
+    for line, metric in zip(panel.lines, metrics, strict=True):
+        values = np.array(model.datacollector.model_vars[metric.name])
+        expected = values / values[0] if view in panels.RELATIVE_VIEWS else values
+        assert list(line.get_xdata()) == [0, 1, 2]
+        np.testing.assert_allclose(line.get_ydata(), expected)
+    assert panel.png().startswith(b"\x89PNG")
+
+
+def test_hill_numbers_are_drawn_relative_to_step_0(base):
+    model = ctl.VizEcosystem(base)
+    model.step()
+    panel = panels.SeriesPanel(model, "viz_diversity")
+    assert [line.get_ydata()[0] for line in panel.lines] == [1.0, 1.0, 1.0]
+    assert panel.ax.get_ylim()[0] == 0.0 and panel.ax.get_ylim()[1] >= 1.25
+
+
+def test_shares_panel_draws_the_ai_share_schedule_over_the_whole_run():
+    scheduled = small_scenario(steps=6, web={"ai_share": SCHEDULE})
+    model = ctl.VizEcosystem(scheduled)
+    panel = panels.SeriesPanel(model, "viz_shares")
+    (schedule,) = [line for line in panel.ax.get_lines() if "scheduled" in line.get_label()]
+    assert list(schedule.get_xdata()) == list(range(7))
+    expected = [0.0] + [scheduled.ai_share_at(t) for t in range(1, 7)]
+    np.testing.assert_allclose(schedule.get_ydata(), expected)
+    assert expected[1] < expected[-1] <= 0.6  # the logistic rise from 0.1 towards 0.6
+    model.step()
+    assert model.datacollector.model_vars[registry.AI_SHARE.name][-1] == expected[1]
+
+
+def test_panels_redraw_only_what_a_step_changes(base):
+    """A step changes the picture; the same state draws the same picture; the static
+    background is drawn once (its limits did not move)."""
+    model = ctl.VizEcosystem(base)
+    network = panels.NetworkPanel(model)
+    first = network.png()
+    background = network._background
+    assert network.png() == first
+    model.step()
+    network.update(model)
+    assert network.png() != first and network._background is background
 
 
 # --- the Solara page ------------------------------------------------------------------------
@@ -246,35 +301,50 @@ def test_step_advances_model_time_and_redraws_every_panel(render, base):
     assert (model.value.steps, model.value.time) == (1, 1.0)
     after = images(rc)
     assert all(a != b for a, b in zip(before, after, strict=True))
-    rc.find(v.Html, children=["Time: 1.0"]).assert_single()
+    rc.find(v.Html, children=["Step 1 of 6"]).assert_single()
 
 
 def test_changing_the_controls_then_reset_rebuilds_the_model_with_them(render, base):
     """Every control end to end on one page: the sliders, the regime Select and the seed
-    InputText (which commits on Enter). That each sets its own scenario key and no other is
+    InputText (checked as typed). That each sets its own scenario key and no other is
     `test_each_control_sets_its_scenario_key_only`."""
     model, rc = dashboard(render, base)
     first = model.value
-    start = {name: rc.find(w, label=label).widget.v_model for w, label, name, _ in PAGE_CONTROLS}
-    assert start == viz.control_values(base)
+    start = {name: control(rc, w, label).v_model for w, label, name, _ in PAGE_CONTROLS}
+    assert start == ctl.control_values(base)
     for widget, label, _, value in PAGE_CONTROLS:
-        rc.find(widget, label=label).widget.v_model = value
-    rc.find(v.TextField, label="Seed").widget.fire_event("keyup.enter", None)
+        control(rc, widget, label).v_model = value
     assert model.value is first and model.value.config == base  # controls apply on Reset only
     click(rc, "Reset")
     assert model.value is not first and model.value.steps == 0
     chosen = {name: value for _, _, name, value in PAGE_CONTROLS}
-    assert viz.control_values(model.value.config) == chosen
-    assert model.value.config == viz.with_controls(base, **chosen)  # nothing else changed
+    assert ctl.control_values(model.value.config) == chosen
+    assert model.value.config == ctl.with_controls(base, **chosen)  # nothing else changed
     assert model.value.config.seed == 99
     assert model_in_use(rc) == {label: str(value) for _, label, _, value in PAGE_CONTROLS}
+
+
+def test_a_bad_seed_is_shown_at_its_input_and_disables_reset_only(render, base):
+    model, rc = dashboard(render, base)
+    seed = control(rc, v.TextField, "Seed")
+    seed.v_model = "abc"
+    assert seed.error and seed.messages == ["seed must be a non-negative integer (got 'abc')"]
+    reset = rc.find(v.Btn, children=["Reset"]).widget
+    assert reset.disabled
+    rc.find(v.Alert, children=["Reset is off until these controls are valid: Seed"]).assert_single()
+    click(rc, "Step")  # the running model goes on
+    assert model.value.steps == 1 and model.value.config == base
+    seed.v_model = "7"
+    assert not reset.disabled and not seed.error and seed.messages == []
+    click(rc, "Reset")
+    assert model.value.config.seed == 7 and model.value.steps == 0
 
 
 def test_page_builds_its_model_from_the_environment(render, tmp_path, monkeypatch):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(small_scenario(filtering={"human_reserve": 0.37}).to_dict()))
-    monkeypatch.setenv(viz.SCENARIO_ENV, str(path))
-    monkeypatch.delenv(viz.OVERRIDES_ENV, raising=False)
+    monkeypatch.setenv(ctl.SCENARIO_ENV, str(path))
+    monkeypatch.delenv(ctl.OVERRIDES_ENV, raising=False)
     rc = render(viz.Page())
     assert model_in_use(rc)["Human reserve"] == "0.37"
     assert len(rc.find(ipywidgets.Image).widgets) == 4
@@ -300,6 +370,6 @@ def test_viz_rejects_bad_input_with_status_2_before_serving(args, message):
 
 def test_slider_ranges_hold_the_scenario_value():
     extreme = small_scenario(models={"temperature": 5.0, "top_p": 0.01})
-    params = viz.model_params(extreme)
+    params = ctl.model_params(extreme)
     for name, value in (("temperature", 5.0), ("top_p", 0.01)):
         assert params[name].min <= value <= params[name].max and params[name].value == value
