@@ -1,4 +1,4 @@
-"""Start fast: `ouroboros --help` loads typer and rich only, and `check` adds the scenario schema
+"""Start fast: `ouroboros --help` and `--version` load typer and rich only, and `check` adds the
 and the budget estimate, never the model's libraries (mesa, pandas, scipy, networkx, …).
 
 Each command imports what it uses when it runs (`simulation.cli`); these tests hold that by
@@ -35,6 +35,7 @@ print(json.dumps(loaded))
 """
 COMMANDS = [
     ["--help"],
+    ["--version"],
     ["check", "scenarios/baseline.yaml"],
     ["check", "scenarios/ai_share_sweep.yaml"],
 ]
@@ -59,6 +60,9 @@ def test_commands_import_only_what_they_use():
     code, help_modules = loaded["--help"]
     assert code == 0
     assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(help_modules)
+    code, version_modules = loaded["--version"]
+    assert code == 0
+    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(version_modules)
     code, check_modules = loaded["check scenarios/baseline.yaml"]
     assert code == 0
     assert {"numpy", "pydantic"} <= set(check_modules)  # the schema and the budget need them
