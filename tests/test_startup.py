@@ -1,5 +1,6 @@
 """Start fast: `ouroboros --help` and `--version` load typer and rich only, and `check` adds the
-and the budget estimate, never the model's libraries (mesa, pandas, scipy, networkx, …).
+scenario schema and the budget estimate, never the model's libraries (mesa, pandas, scipy,
+networkx, …).
 
 Each command imports what it uses when it runs (`simulation.cli`); these tests hold that by
 looking at what a fresh interpreter has imported after each command, not by timing it.
