@@ -1,9 +1,10 @@
-"""The `ouroboros` command line (typer): run, check, schema, list, sweep, and the analysis verbs
-(validate, calibrate, report, viz); the options they share are in `simulation.cli_options`.
+"""The `ouroboros` command line (typer): run, check, schema, list, sweep, the verbs on finished
+folders (runs, compare, report, export) and the analysis verbs (validate, calibrate, viz); the
+options they share are in `simulation.cli_options`.
 
-Each command imports what it uses when it runs, so that `--help` loads typer and rich only and
-`check` adds the scenario schema and the budget estimate, not the model (mesa, pandas, scipy);
-tests/test_startup.py holds this.
+Each command imports what it uses when it runs, so that `--help` and `--version` load typer and
+rich only and `check` adds the scenario schema and the budget estimate, not the model (mesa,
+pandas, scipy); tests/test_startup.py holds this.
 """
 
 from __future__ import annotations
