@@ -354,13 +354,15 @@ def compare(
         typer.Argument(help="Two or more run or sweep folders; differences are from the first."),
     ],
     format: Annotated[
-        CompareFormat, typer.Option("--format", help="Tables, or the long table as CSV.")
+        CompareFormat,
+        typer.Option("--format", help="Tables, or the long table as CSV on standard output."),
     ] = CompareFormat.table,
     csv_file: Annotated[
         Path | None, typer.Option("--out", help="Also write the long table as CSV to this file.")
     ] = None,
 ) -> None:
-    """Compare runs or sweeps: scenario differences, final outcomes, paired differences."""
+    """Compare runs or sweeps: scenario differences, final outcomes, differences from the first
+    (paired run by run where the seeds match)."""
     if not 2 <= len(folders) <= MAX_COMPARED:
         fail([f"compare: give 2 to {MAX_COMPARED} run or sweep folders (got {len(folders)})"])
     if csv_file is not None and (csv_file.is_dir() or not csv_file.parent.is_dir()):
