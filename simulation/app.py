@@ -7,16 +7,16 @@ telemetry and version checks off (solara's development mode pings solara.dev fro
 The page is laid out like Mesa's SolaraViz (controls in the sidebar, panels in the main area)
 but built here, because SolaraViz redraws every figure from scratch at every step of Play, turns
 a bad control value into a traceback page on Reset, and adds a tab bar and a time box this page
-does not need. Step, Play/Pause and Reset drive the model under one lock; during Play the panels
-are redrawn at most every `FRAME_SECONDS` (the model runs on in between), so the run plays at
-the model's speed. Panels are persistent matplotlib figures (`simulation.viz_panels`); the front
+does not need. Step, Play/Pause and Reset drive a `simulation.viz_frames.Stepper`, which draws
+the step after the one shown ahead of the next click; during Play the panels are redrawn at
+most every `FRAME_SECONDS` (the model runs on in between), so the run plays at the model's
+speed. Panels are persistent matplotlib figures (`simulation.viz_panels`); the front
 end comes from solara-assets, so nothing is fetched from a CDN (Altair/vega or
 solara.Markdown's KaTeX would be).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
 from typing import Any
@@ -41,6 +41,7 @@ from simulation.viz_controls import (
     viz_scenario,
     with_controls,
 )
+from simulation.viz_frames import Frame, Stepper
 
 # What other modules read of the view (the `viz` command, tests of scheduled controls).
 __all__ = [
@@ -62,9 +63,8 @@ solara.server.settings.theme.show_banner = False
 FRAME_SECONDS = 0.3  # during Play, the panels are redrawn at most this often
 
 
-def step_text(model: VizEcosystem) -> str:
-    """The page's step counter, e.g. "Step 3 of 97 (2023-02)"."""
-    cfg, t = model.config, model.steps
+def step_text(cfg: Scenario, t: int) -> str:
+    """The page's step counter at step `t`, e.g. "Step 3 of 97 (2023-02)"."""
     month = f" ({month_text(month_number(cfg.start_date) + t)})" if cfg.start_date else ""
     return f"Step {t} of {cfg.steps}{month}"
 
@@ -140,40 +140,30 @@ def InfoPanel(base: Scenario) -> None:
 
 
 @solara.component
-def ValueTable(model: VizEcosystem, view: registry.View, frame: int) -> None:
+def ValueTable(frame: Frame, view: registry.View) -> None:
     """The metrics of a time-series panel at step 0 and now, with their units."""
-    columns = model.datacollector.model_vars
     with solara.v.SimpleTable(dense=True), solara.v.Html(tag="tbody"):
         with solara.v.Html(tag="tr"):
-            for head in ("", "step 0", f"step {model.steps}", "unit"):
+            for head in ("", "step 0", f"step {frame.step}", "unit"):
                 solara.v.Html(tag="th", children=[head])
         for metric in registry.shown_in(view):
-            values = columns[metric.name]
+            first, now = frame.values[metric.name]
             with solara.v.Html(tag="tr"):
-                for cell in (metric.label, f"{values[0]:.3g}", f"{values[-1]:.3g}", metric.unit):
+                for cell in (metric.label, f"{first:.3g}", f"{now:.3g}", metric.unit):
                     solara.v.Html(tag="td", children=[cell])
 
 
 @solara.component
-def Panels(model: VizEcosystem, frame: solara.Reactive[int], lock: threading.RLock) -> None:
-    """The figures, redrawn when `frame` changes (the model is mutated in place). Only this
-    component and `RunControls` read `frame`: re-rendering the whole page per step would cost
-    as much as the drawing."""
-    figures = solara.use_memo(lambda: viz_panels.panels(model), [model])
-
-    def draw() -> list[bytes]:
-        with lock:
-            for panel in figures:
-                panel.update(model)
-            return [panel.png() for panel in figures]
-
-    images = solara.use_memo(draw, [model, frame.value])
+def Panels(stepper: Stepper, frame: solara.Reactive[Frame]) -> None:
+    """The figures of the frame shown. Only this component and `RunControls` read `frame`:
+    re-rendering the whole page per step would cost as much as the drawing."""
+    shown = frame.value
     with solara.ColumnsResponsive(12, large=6):
-        for panel, image in zip(figures, images, strict=True):
+        for panel, image in zip(stepper.panels, shown.images, strict=True):
             with solara.Column(gap="0px"):
                 rw.Image(value=image, format="png", layout=rw.Layout(max_width="100%"))
                 if isinstance(panel, viz_panels.SeriesPanel):
-                    ValueTable(model, panel.view, frame.value)
+                    ValueTable(shown, panel.view)
 
 
 @solara.component
@@ -214,17 +204,16 @@ def ControlInputs(base: Scenario, chosen: solara.Reactive[dict[str, Any]]) -> No
 @solara.component
 def RunControls(
     model: solara.Reactive[VizEcosystem],
-    frame: solara.Reactive[int],
-    lock: threading.RLock,
+    stepper: Stepper,
+    frame: solara.Reactive[Frame],
     base: Scenario,
     chosen: solara.Reactive[dict[str, Any]],
 ) -> None:
     """Reset, Play/Pause and Step, the step counter and why Reset is off (if it is)."""
     playing = solara.use_reactive(False)
     failed = solara.use_reactive(None)  # why the last Reset built no model
-    running = model.value
-    frame.use_value()  # re-render with the panels: the counter and buttons follow the model
-    done = running.steps >= running.config.steps
+    shown = frame.value
+    done = shown.step >= stepper.last_step
     choice = chosen.value
     bad = solara.use_memo(
         lambda: [
@@ -236,23 +225,22 @@ def RunControls(
     )
 
     def step() -> None:
-        with lock:
-            if running.steps < running.config.steps:
-                running.step()
-        frame.value += 1
+        frame.value = stepper.step()
 
     def play() -> None:
-        """Step until Pause, Reset or the end; redraw at most every FRAME_SECONDS."""
+        """Step until Pause, Reset or the end; draw a frame at most every FRAME_SECONDS."""
         if not playing.value:
             return
         drawn = time.monotonic()
-        while playing.value and model.value is running and running.steps < running.config.steps:
-            with lock:
-                running.step()
+        while playing.value and model.value is stepper.model:
+            stepper.run()
+            if stepper.model.steps >= stepper.last_step:
+                break
             if time.monotonic() - drawn >= FRAME_SECONDS:
-                frame.value += 1
+                frame.value = stepper.current()
                 drawn = time.monotonic()
-        frame.value += 1
+        if model.value is stepper.model:
+            frame.value = stepper.current()
         playing.value = False
 
     solara.lab.use_task(play, dependencies=[playing.value], prefer_threaded=True)
@@ -265,10 +253,12 @@ def RunControls(
             failed.value = "; ".join(error.problems)
             return
         failed.value = None
-        with lock:
-            model.value = fresh
+        model.value = fresh
 
-    solara.Text(step_text(running), style={"font-weight": "bold", "font-size": "1.1em"})
+    solara.Text(
+        step_text(stepper.model.config, shown.step),
+        style={"font-weight": "bold", "font-size": "1.1em"},
+    )
     with solara.Row(justify="space-between"):
         solara.Button("Reset", color="primary", on_click=reset, disabled=bool(bad))
         solara.Button(
@@ -299,22 +289,23 @@ def ModelInUsePanel(model: VizEcosystem) -> None:
 @solara.component
 def Dashboard(model: solara.Reactive[VizEcosystem], base: Scenario) -> None:
     """The page on `model`: controls in the sidebar, the about section and the panels."""
-    frame = solara.use_reactive(0)  # bumped whenever the panels should show the model anew
-    lock = solara.use_memo(threading.RLock, [])
+    stepper = solara.use_memo(lambda: Stepper(model.value), [model.value])
+    # The frame shown, one reactive per model (a Reset starts from the new model's step 0).
+    frame = solara.use_memo(lambda: solara.reactive(stepper.current()), [stepper])
     chosen = solara.use_reactive(control_values(base))
     solara.Title(f"Ouroboros: {base.name}")
     with solara.AppBar():
         solara.AppBarTitle(f"Ouroboros: {base.name}")
     with solara.Sidebar(), solara.Column():
         with solara.Card("Run"):
-            RunControls(model, frame, lock, base, chosen)
+            RunControls(model, stepper, frame, base, chosen)
         with solara.Card("Controls (applied on Reset)"):
             ControlInputs(base, chosen)
         with solara.Card():
             ModelInUsePanel(model.value)
     with solara.Column():
         InfoPanel(base)
-        Panels(model.value, frame, lock)
+        Panels(stepper, frame)
 
 
 def dashboard(model: solara.Reactive[VizEcosystem], base: Scenario):

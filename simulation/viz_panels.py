@@ -31,8 +31,8 @@ from simulation.network import SiteNetwork
 from simulation.observation import topic_distributions
 
 MAX_DRAWN_SITES = 400
-DPI = 90  # figures are ~490 x 370 px; the page shrinks them to narrower columns
-FIGSIZE = (5.4, 4.1)
+DPI = 90  # figures are ~490 x 340 px; the page shrinks them to narrower columns
+FIGSIZE = (5.4, 3.8)
 # zlib level 1: PNGs ~1.3x larger than level 6, encoded ~5x faster (loopback, so size is free).
 PNG_OPTIONS = {"format": "png", "compress_level": 1}
 SHARE_CMAP = colormaps["viridis"].with_extremes(bad="0.85")  # grey: no documents in the window
@@ -260,7 +260,7 @@ class SeriesPanel(Panel):
                 label=f"{registry.AI_SHARE.label} (scheduled)",
             )
             ax.set_ylim(0.0, 1.02)
-            ax.set_ylabel("share (units in the legend)")
+            ax.set_ylabel("share (0 to 1)")
         self.now = animated(ax.axvline(0, color="0.3", ls=":", lw=1))
         ax.set_xlim(0, max(steps, 1))
         ax.set_xlabel("step (month)")
@@ -276,15 +276,16 @@ class SeriesPanel(Panel):
         """Lines from step 0 to the current step."""
         columns = model.datacollector.model_vars
         x = np.arange(len(columns[self.metrics[0].name]))
-        high = 1.0
+        low, high = 1.0, 1.0
         for line, metric in zip(self.lines, self.metrics, strict=True):
             y = np.asarray(columns[metric.name], dtype=np.float64)
             if self.relative:
                 y = y / y[0] if y[0] else np.full_like(y, np.nan)
+                low = min(low, float(np.nanmin(y, initial=1.0)))
                 high = max(high, float(np.nanmax(y, initial=1.0)))
             line.set_data(x, y)
-        if self.relative:  # in quarter steps above 1.25, so the background is rarely redrawn
-            self.ax.set_ylim(0.0, max(1.25, np.ceil(high * 4) / 4))
+        if self.relative:  # 0.75-1.25 widened in quarters: a loss shows, redraws are rare
+            self.ax.set_ylim(min(0.75, np.floor(low * 4) / 4), max(1.25, np.ceil(high * 4) / 4))
         self.now.set_xdata([model.steps, model.steps])
 
 
