@@ -26,27 +26,23 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis import plots, render, stats
-from analysis.load import DESIGN_COLUMNS, Results
+from analysis import figures, plots, render, stats
+from analysis.load import Results
+from analysis.robustness import ARM, REGRET_QUANTILE, robustness_section
 from simulation import registry, runner
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 SAMPLED_DESIGNS = ("lhs", "sobol", "morris")
 THRESHOLD = 0.8  # a risk metric "collapses" below this share of its pre-AI value (the report's)
 MIN_COVERAGE = 0.5  # the chosen PRIM box covers at least half the runs of interest
 MIN_SHARE = 0.05  # a threshold met by fewer (or more than all but) this share of runs…
 WORST = 0.25  # …is replaced by this quantile: the worst quarter of runs
-REGRET_QUANTILE = 0.9
 SIGNIFICANT = 0.05  # a box limit with a larger quasi-p value may be chance (Bryant & Lempert)
 TREES = 200  # extra trees per feature-scoring forest
-ARM = "arm"
 
 
 def discovery_section(
@@ -96,7 +92,7 @@ def discovery_section(
             ],
         },
         "robustness": robustness,
-        "envelopes": envelope_figure(res, varying(table, registry.shown_in("fan")), folder),
+        "envelopes": figures.envelope_figure(res, varying(table, registry.shown_in("fan")), folder),
     }
 
 
@@ -254,7 +250,7 @@ def condition(
             for row in box["limits"].to_dict("records")
         ],
     }
-    fig = tradeoff_figure(box["trajectory"], box["chosen"], text)
+    fig = plots.tradeoff_figure(box["trajectory"], box["chosen"], text, MIN_COVERAGE)
     caption = (
         f"PRIM peeling trajectory for “{text}”: each point is a box; coverage = share of the "
         f"{int(y.sum())} such runs inside it, density = share of its runs that are such runs; "
@@ -308,177 +304,8 @@ def feature_scores(x: pd.DataFrame, y: pd.Series, seed: int) -> pd.Series:
     return scores[1]
 
 
-def regret_table(
-    table: pd.DataFrame,
-    value: str,
-    higher_is_better: bool,
-    quantile: float = REGRET_QUANTILE,
-) -> tuple[pd.DataFrame, int]:
-    """Regret of each arm across the ensemble, ranked (most robust first), and how many design
-    points and replications were left out because an arm's run is missing there.
-
-    For each (design point, replication) the arms share their random numbers; an arm's regret
-    there is the best arm's `value` minus its own (reversed when lower is better). Columns:
-    arm, max, quantile, mean regret, `best` (share of points where the arm is best) and `rank`
-    (1 = most robust: smallest max, then quantile, then mean regret; ties share a rank).
-    """
-    wide = table.pivot_table(
-        index=["design_point", "replication"], columns=ARM, values=value, sort=False
-    )
-    complete = wide.dropna()
-    sign = 1.0 if higher_is_better else -1.0
-    signed = sign * complete
-    regret = signed.max(axis=1).to_numpy()[:, None] - signed
-    best = regret.eq(0.0)
-    out = pd.DataFrame(
-        {
-            "max": regret.max(),
-            "quantile": regret.quantile(quantile),
-            "mean": regret.mean(),
-            "best": best.mean(),
-        }
-    )
-    keys = ["max", "quantile", "mean"]
-    out = out.sort_values(keys, kind="stable").rename_axis(ARM).reset_index()
-    first = ~out.duplicated(subset=keys)  # tied arms share the rank of the first of them
-    out["rank"] = pd.Series(np.where(first, np.arange(1, len(out) + 1), np.nan)).ffill()
-    out["rank"] = out["rank"].astype(np.int64)
-    return out, len(wide) - len(complete)
-
-
-def robust_metrics(table: pd.DataFrame) -> tuple[registry.Metric, ...]:
-    """The outcomes policies are judged on: the registry's `outcome` view metrics that have a
-    diverse direction and a final value in `table`."""
-    return tuple(
-        m
-        for m in registry.shown_in("outcome")
-        if m.higher_is_diverse is not None and m.final in table.columns
-    )
-
-
-def robustness_section(table: pd.DataFrame) -> dict[str, Any]:
-    """Regret of every arm on every robustness metric, with per-metric ranks (1 = most robust:
-    smallest largest regret, then 90th percentile) and rows ordered by their mean rank.
-
-    Metrics on which every arm ties in every condition are listed in `ties`, not tabulated.
-    """
-    metrics, tables, ties, dropped = [], [], [], 0
-    for metric in robust_metrics(table):
-        higher = bool(metric.higher_is_diverse)
-        ranked, dropped = regret_table(table, metric.final, higher)
-        if not ranked["max"].gt(0).any():
-            ties.append(metric.label)
-            continue
-        metrics.append(
-            {
-                "label": metric.label,
-                "unit": metric.unit,
-                "direction": "higher" if higher else "lower",
-            }
-        )
-        tables.append(ranked.set_index(ARM))
-    arms = list(tables[0].index) if tables else []
-    rows = [
-        {
-            "arm": arm,
-            "mean_rank": float(np.mean([t.at[arm, "rank"] for t in tables])),
-            "cells": [{**t.loc[arm].to_dict(), "rank": int(t.at[arm, "rank"])} for t in tables],
-        }
-        for arm in arms
-    ]
-    rows.sort(key=lambda row: row["mean_rank"])
-    points = table.groupby(["design_point", "replication"]).ngroups - dropped
-    return {"metrics": metrics, "rows": rows, "ties": ties, "points": points, "dropped": dropped}
-
-
 def varying(
     table: pd.DataFrame, metrics: tuple[registry.Metric, ...]
 ) -> tuple[registry.Metric, ...]:
     """The metrics whose final value differs between runs (a flat envelope says nothing)."""
     return tuple(m for m in metrics if table[m.final].nunique() > 1)
-
-
-def tradeoff_figure(trajectory: pd.DataFrame, chosen: int, title: str) -> Figure:
-    """Coverage against density of every box on a PRIM peeling trajectory."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
-    dims = trajectory["res_dim"].astype(int)
-    cmap = plt.get_cmap("viridis", max(dims.max(), 1) + 1)
-    points = ax.scatter(
-        trajectory["coverage"],
-        trajectory["density"],
-        c=dims,
-        cmap=cmap,
-        vmin=-0.5,
-        vmax=dims.max() + 0.5,
-        s=28,
-        zorder=3,
-    )
-    ax.scatter(
-        trajectory.loc[chosen, "coverage"],
-        trajectory.loc[chosen, "density"],
-        s=150,
-        facecolors="none",
-        edgecolors="crimson",
-        linewidths=2,
-        zorder=4,
-        label="chosen box",
-    )
-    colorbar = fig.colorbar(points, ax=ax, ticks=range(dims.max() + 1))
-    colorbar.set_label("restricted dimensions")
-    ax.axvline(MIN_COVERAGE, color="grey", ls=":", lw=1)
-    ax.set_xlabel("coverage")
-    ax.set_ylabel("density")
-    ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    return fig
-
-
-def envelope_figure(
-    res: Results, metrics: tuple[registry.Metric, ...], folder: Path
-) -> render.EmbeddedFigure:
-    """Each metric over time per arm: median, 5–95% band and min–max envelope of all runs."""
-    import matplotlib.pyplot as plt
-
-    frame = res.metrics
-    if runner.TWIN in frame.columns:
-        frame = frame[frame[runner.TWIN] == runner.FULL]
-    frame = frame.merge(res.runs[list(DESIGN_COLUMNS)], on=["run_id", "replication"])
-    arms = res.arms
-    palette = plots.colours(arms)
-    fig, axes = plt.subplots(
-        len(metrics),
-        len(arms),
-        figsize=(2.6 * len(arms) + 1, 2.5 * len(metrics)),
-        sharex=True,
-        sharey="row",
-        squeeze=False,
-    )
-    for row, metric in zip(axes, metrics, strict=True):
-        grouped = frame.groupby([ARM, "step"], sort=False)[metric.name]
-        bands = grouped.quantile([0.0, stats.LOW, 0.5, stats.HIGH, 1.0]).unstack()
-        for ax, arm in zip(row, arms, strict=True):
-            band = bands.loc[arm].sort_index()
-            steps = band.index.to_numpy()
-            ax.fill_between(steps, band[0.0], band[1.0], color=palette[arm], alpha=0.15, lw=0)
-            ax.fill_between(
-                steps, band[stats.LOW], band[stats.HIGH], color=palette[arm], alpha=0.3, lw=0
-            )
-            ax.plot(steps, band[0.5], color=palette[arm], lw=1.6)
-            ax.grid(alpha=0.3)
-            ax.set_title(arm if metric is metrics[0] else "", fontsize=10)
-        row[0].set_ylabel(f"{metric.label}\n({metric.unit})" if metric.unit else metric.label)
-    for ax in axes[-1]:
-        ax.set_xlabel("step (publishing round)")
-    fig.tight_layout()
-    caption = (
-        "Envelopes over time per policy across the whole ensemble (the report's trajectory "
-        "metrics that vary here): line = median, dark band = 5–95% of runs, light band = "
-        "min–max over every sampled condition."
-    )
-    return render.save_figure(fig, folder, "envelopes", caption)

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from analysis import findings, plots, render, sections, stats
-from analysis.load import Results
+from analysis.load import DESIGN_COLUMNS, Results
 from analysis.render import EmbeddedFigure
 from analysis.sections import AI_SHARE_KEY
-from simulation import dotted, registry
+from simulation import dotted, registry, runner
 
 MAX_PANELS = 3
 SENSITIVITY_LABELS = {
@@ -179,3 +179,26 @@ def sensitivity_section(res: Results, folder: Path) -> dict[str, Any]:
             caption = f"{label} (±95% CI) for {metric.title}, policy {arm}."
             figures.append(render.save_figure(fig, folder, f"sensitivity_{arm}_{outcome}", caption))
     return {"results": results, "figures": figures, "reason": ""}
+
+
+def envelope_figure(
+    res: Results, metrics: tuple[registry.Metric, ...], folder: Path
+) -> EmbeddedFigure:
+    """Each metric over time per arm: median, 5–95% band and min–max envelope of all runs."""
+    frame = res.metrics
+    if runner.TWIN in frame.columns:
+        frame = frame[frame[runner.TWIN] == runner.FULL]
+    frame = frame.merge(res.runs[list(DESIGN_COLUMNS)], on=["run_id", "replication"])
+    bands = {
+        m.title: frame.groupby(["arm", "step"], sort=False)[m.name]
+        .quantile([0.0, stats.LOW, 0.5, stats.HIGH, 1.0])
+        .unstack()
+        for m in metrics
+    }
+    fig = plots.envelopes(bands, res.arms, (stats.LOW, stats.HIGH))
+    caption = (
+        "Envelopes over time per policy across the whole ensemble (the report's trajectory "
+        "metrics that vary here): line = median, dark band = 5–95% of runs, light band = "
+        "min–max over every sampled condition."
+    )
+    return render.save_figure(fig, folder, "envelopes", caption)

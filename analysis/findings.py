@@ -9,6 +9,7 @@ Markdown report render the same `Sentence.text`, so the prose is written once, h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ REFERENCES = {
     "grid": "the same policy's runs at AI share 0 (human drafting with AI still on)",
     "step0": "its own pre-AI value at step 0 (this includes drift unrelated to AI)",
 }
+MAX_FINDINGS = 6  # sentences on a report's first screen
 SHORT_REFERENCE = {"twins": "no-AI level", "grid": "AI-share-0 level", "step0": "step-0 value"}
 
 
@@ -219,6 +221,62 @@ def ratio_sentence(
         f"{reference}: {'above' if above else 'below'} the {pct(threshold)} threshold."
     )
     return Sentence(text, {k: float(row[k]) for k in ("median", "low", "high")})
+
+
+def robustness_sentence(robustness: dict[str, Any], points: int) -> Sentence | None:
+    """Which policy holds up best across the sampled conditions (analysis.discovery's regret
+    ranking: mean over outcomes of each policy's rank by largest regret, 1 = most robust)."""
+    rows = robustness["rows"]
+    if len(rows) < 2:
+        return None
+    best = [r["arm"] for r in rows if r["mean_rank"] == rows[0]["mean_rank"]]
+    worst = rows[-1]
+    lead = (
+        f"{' and '.join(best)} tie as the most robust policies"
+        if len(best) > 1
+        else (f"the most robust policy is {best[0]}")
+    )
+    outcomes = len(robustness["metrics"])
+    return Sentence(
+        f"Across the {points} sampled conditions of the web, {lead} (mean regret rank "
+        f"{number(rows[0]['mean_rank'])} over {outcomes} outcomes, 1 = best); the least robust "
+        f"is {worst['arm']} ({number(worst['mean_rank'])}).",
+        {"best_rank": rows[0]["mean_rank"], "worst_rank": worst["mean_rank"], "outcomes": outcomes},
+    )
+
+
+def discovery_sentence(condition: dict[str, Any]) -> Sentence | None:
+    """Where the runs of a PRIM condition concentrate, or that no region does."""
+    box = condition["box"]
+    if box is None:
+        return None
+    clear = [limit for limit in box["limits"] if not limit["chance"]]
+    runs = f"{condition['cases']} of {condition['runs']} runs"
+    numbers = {
+        "cases": condition["cases"],
+        "coverage": box["stats"]["coverage"],
+        "density": box["stats"]["density"],
+    }
+    if not clear:
+        return Sentence(
+            f"{condition['label']} in {runs} ({condition['note']}); no region of the sampled "
+            "conditions concentrates them (every limit of the PRIM box may be chance).",
+            numbers,
+        )
+    where = "; ".join(f"{limit['factor']} {limit['condition']}" for limit in clear)
+    return Sentence(
+        f"{condition['label']} in {runs}; {pct(numbers['coverage'])} of them lie where {where} "
+        f"(PRIM box holding {pct(numbers['density'])} such runs).",
+        numbers,
+    )
+
+
+def discovery_sentences(found: dict[str, Any]) -> list[Sentence]:
+    """The findings of a sampled sweep's scenario discovery: robustness first, then where the
+    first risk metric's bad runs concentrate."""
+    out = [robustness_sentence(found["robustness"], found["points"])]
+    out += [discovery_sentence(c) for c in found["conditions"][:1]]
+    return [sentence for sentence in out if sentence is not None]
 
 
 def reading_notes(sweep: bool, reference: str, threshold: float) -> list[str]:

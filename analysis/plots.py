@@ -156,3 +156,77 @@ def sensitivity_bars(
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
+
+
+def tradeoff_figure(
+    trajectory: pd.DataFrame, chosen: int, title: str, min_coverage: float
+) -> Figure:
+    """Coverage against density of every box on a PRIM peeling trajectory; a dotted line at
+    the smallest coverage a chosen box may have."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    dims = trajectory["res_dim"].astype(int)
+    cmap = plt.get_cmap("viridis", max(dims.max(), 1) + 1)
+    points = ax.scatter(
+        trajectory["coverage"],
+        trajectory["density"],
+        c=dims,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=dims.max() + 0.5,
+        s=28,
+        zorder=3,
+    )
+    ax.scatter(
+        trajectory.loc[chosen, "coverage"],
+        trajectory.loc[chosen, "density"],
+        s=150,
+        facecolors="none",
+        edgecolors="crimson",
+        linewidths=2,
+        zorder=4,
+        label="chosen box",
+    )
+    colorbar = fig.colorbar(points, ax=ax, ticks=range(dims.max() + 1))
+    colorbar.set_label("restricted dimensions")
+    ax.axvline(min_coverage, color="grey", ls=":", lw=1)
+    ax.set_xlabel("coverage")
+    ax.set_ylabel("density")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def envelopes(
+    bands: dict[str, pd.DataFrame], arms: list[str], inner: tuple[float, float]
+) -> Figure:
+    """A row per metric (keyed by its axis label), a panel per arm: the median over time, the
+    `inner` quantile band and the min–max envelope. Each frame is indexed by (arm, step) with
+    columns 0, inner quantiles, 0.5 and 1."""
+    palette = colours(arms)
+    fig, axes = plt.subplots(
+        len(bands),
+        len(arms),
+        figsize=(2.6 * len(arms) + 1, 2.5 * len(bands)),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
+    low, high = inner
+    for r, (row, (label, band)) in enumerate(zip(axes, bands.items(), strict=True)):
+        for ax, arm in zip(row, arms, strict=True):
+            mine = band.loc[arm].sort_index()
+            steps = mine.index.to_numpy()
+            ax.fill_between(steps, mine[0.0], mine[1.0], color=palette[arm], alpha=0.15, lw=0)
+            ax.fill_between(steps, mine[low], mine[high], color=palette[arm], alpha=0.3, lw=0)
+            ax.plot(steps, mine[0.5], color=palette[arm], lw=1.6)
+            ax.grid(alpha=0.3)
+            ax.set_title(arm if r == 0 else "", fontsize=10)
+        row[0].set_ylabel(label)
+    for ax in axes[-1]:
+        ax.set_xlabel("step (publishing round)")
+    fig.tight_layout()
+    return fig

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from analysis import findings, render, sections, stats
+from analysis import discovery, findings, render, sections, stats
 from analysis.calibration import status as calibration
 from analysis.figures import (
     factor_label,
@@ -87,7 +88,7 @@ def outcome_tables(res: Results) -> list[dict[str, Any]]:
     tables = []
     for m in metrics:
         mine = long[long["outcome"] == m.final]
-        columns = list(dict.fromkeys(mine["x"]))
+        columns = list(pd.unique(mine["x"]))  # one NaN column without an AI-share axis
         rows = [
             {"arm": arm, "cells": block.set_index("x").reindex(columns).to_dict("records")}
             for arm, block in mine.groupby("arm", sort=False)
@@ -221,12 +222,23 @@ def design_facts(res: Results) -> dict[str, Any]:
     }
 
 
+def discovery_of(res: Results, threshold: float, folder: Path) -> dict[str, Any] | None:
+    """Scenario discovery and robustness of a sweep over sampled conditions (LHS, Sobol,
+    Morris); None for a grid, whose report answers by its factor levels instead."""
+    found = discovery.discovery_section(res, folder, threshold)
+    return None if found["reason"] else found
+
+
 def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any]:
     """Everything the templates render: one key per section (a section left out is None)."""
     decomposition = decomposition_section(res)
     res = full_runs(res)
     answer = sections.answer(res, threshold)
     sweep = res.kind == "sweep"
+    found = discovery_of(res, threshold, folder) if sweep else None
+    if found:  # a sampled sweep's answer includes its robustness and discovery (6 at most)
+        extra = findings.discovery_sentences(found)
+        answer["findings"] = answer["findings"][: findings.MAX_FINDINGS - len(extra)] + extra
     axis = sections.share_axis(res) if sweep else None
     return {
         "res": res,
@@ -243,6 +255,7 @@ def build_context(res: Results, threshold: float, folder: Path) -> dict[str, Any
         "rank": rank_figure(res, folder),
         "tipping": tipping_section(res, answer, threshold, folder) if sweep else None,
         "sensitivity": sensitivity_section(res, folder) if sweep else None,
+        "discovery": found,
         "calibration": calibration.report_section(res),
         "facts": scenario_facts(res),
         "design": design_facts(res),

@@ -193,8 +193,10 @@ def run_findings(res: Results, threshold: float, kind: str) -> list[Sentence]:
 
 
 def cell_counts(res: Results) -> int:
-    """The smallest number of replications behind a report cell (arm × design point)."""
-    return int(res.summary.groupby(["arm", "design_point"]).size().min())
+    """The smallest number of runs behind a report cell: a policy at one level of the AI-share
+    grid, or a policy over the whole ensemble of a design without that axis (an LHS sample
+    has one run per design point, but its cells pool every sampled condition)."""
+    return int(with_axis(res).groupby(["arm", "x"], dropna=False).size().min())
 
 
 def answer(res: Results, threshold: float) -> dict[str, Any]:

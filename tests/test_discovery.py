@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 
-from analysis.discovery import cases_of_interest, feature_scores, prim_box, regret_table
+from analysis.discovery import cases_of_interest, feature_scores, prim_box
 from analysis.load import Results
+from analysis.robustness import regret_table
 
 
 def planted() -> tuple[pd.DataFrame, np.ndarray]:

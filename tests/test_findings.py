@@ -147,3 +147,47 @@ def test_bootstrap_is_seeded_and_brackets_the_mean():
     assert first == second and first[0] == 2.5 and first[3] == 4
     assert 1.0 <= first[1] < 2.5 < first[2] <= 4.0
     assert stats.bootstrap_mean(np.array([np.nan]))[3] == 0
+
+
+def robustness(ranks: dict[str, float]) -> dict:
+    """A robustness section (analysis.discovery's shape) with these mean ranks, in order."""
+    rows = [{"arm": arm, "mean_rank": rank, "cells": []} for arm, rank in ranks.items()]
+    return {"metrics": [{"label": "m"}] * 3, "rows": rows, "ties": [], "points": 24}
+
+
+def test_robustness_sentence_names_the_best_and_worst_policy_and_ties():
+    one = findings.robustness_sentence(robustness({"detector": 1.5, "all": 2.0, "none": 2.5}), 24)
+    assert one.text.startswith("Across the 24 sampled conditions of the web, the most robust")
+    assert "policy is detector (mean regret rank 1.5 over 3 outcomes" in one.text
+    assert one.text.endswith("the least robust is none (2.5).")
+    assert one.numbers == {"best_rank": 1.5, "worst_rank": 2.5, "outcomes": 3}
+    tie = findings.robustness_sentence(robustness({"a": 1.0, "b": 1.0, "c": 3.0}), 24)
+    assert "a and b tie as the most robust policies" in tie.text
+    assert findings.robustness_sentence(robustness({"a": 1.0}), 24) is None
+
+
+def box_condition(chance: tuple[bool, ...]) -> dict:
+    """A PRIM condition (analysis.discovery's shape): 30 of 120 runs, box coverage 0.6."""
+    limits = [
+        {"factor": f"factor {i}", "condition": f"≥ 0.{i}", "chance": c}
+        for i, c in enumerate(chance, 1)
+    ]
+    return {
+        "label": "Topic diversity ends at or below 0.9 × its pre-AI value",
+        "note": "the threshold 0.9×",
+        "cases": 30,
+        "runs": 120,
+        "box": {"stats": {"coverage": 0.6, "density": 0.75}, "limits": limits},
+    }
+
+
+def test_discovery_sentence_cites_only_limits_that_are_not_chance():
+    clear = findings.discovery_sentence(box_condition((False, True, False)))
+    assert clear.text == (
+        "Topic diversity ends at or below 0.9 × its pre-AI value in 30 of 120 runs; 60% of "
+        "them lie where factor 1 ≥ 0.1; factor 3 ≥ 0.3 (PRIM box holding 75% such runs)."
+    )
+    assert clear.numbers == {"cases": 30, "coverage": 0.6, "density": 0.75}
+    vague = findings.discovery_sentence(box_condition((True, True)))
+    assert "no region of the sampled conditions concentrates them" in vague.text
+    assert findings.discovery_sentence({**box_condition(()), "box": None}) is None

@@ -189,3 +189,26 @@ def test_report_without_twins_says_how_to_get_the_decomposition(sweep_folder):
         "No decomposition: these runs have no counterfactual twins"
         in (sweep_folder / "report.md").read_text()
     )
+
+
+def test_report_of_a_sampled_sweep_leads_with_robustness_and_shows_discovery(tmp_path):
+    scenario = small_scenario(
+        steps=3,
+        sweep={
+            "design": "lhs",
+            "samples": 8,
+            "factors": {"web.ai_share": {"low": 0.0, "high": 0.9}},
+            "arms": {"none": {"filtering.detector": None}, "detector": {}},
+        },
+    )
+    folder, design = sweeps.create(scenario, tmp_path)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sweeps.execute(folder, design, pool)
+    sweeps.assemble(folder, scenario, design, {"wall_seconds": 1.0})
+    write_report(folder)
+    markdown = (folder / "report.md").read_text()
+    answer = markdown.split("## Findings")[1].split("##")[0]
+    assert "Across the 8 sampled conditions of the web" in answer
+    assert "## Scenario discovery and robustness" in markdown
+    assert "Small sample." not in markdown  # a policy's cell pools its 8 sampled runs
+    assert (folder / "figures" / "envelopes.png").exists()
