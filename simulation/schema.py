@@ -212,7 +212,9 @@ class Sweep(Strict):
             return 1
         if self.design == "grid":
             return math.prod(len(v) if isinstance(v, list) else 1 for v in self.factors.values())
-        extra = {"lhs": 0, "sobol": 2, "morris": 1}[self.design]  # Sobol: N (D + 2), no 2nd order
+        if self.design == "lhs":
+            return self.samples
+        extra = {"sobol": 2, "morris": 1}[self.design]  # Sobol: N (D + 2), no 2nd order
         return self.samples * (dim + extra)
 
     def problems(self, base: dict[str, Any], replications: int) -> list[str]:

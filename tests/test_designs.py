@@ -111,3 +111,26 @@ def test_unknown_arm_key_and_empty_sweep_are_rejected():
         _design({"arms": {"x": {"web.nope": 1}}})
     with pytest.raises(ScenarioError, match="at least one entry"):
         _design({"design": "grid"})
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        {"design": "lhs", "samples": 6},
+        {"design": "sobol", "samples": 4},
+        {"design": "morris", "samples": 3},
+        {"design": "grid"},
+    ],
+)
+def test_the_counted_points_are_the_built_points(sweep):
+    """What check and the budget count (Sweep.n_points) is what a sweep runs."""
+    factors = (
+        {"web.ai_share": [0.1, 0.5], "humans.copy_rate": [0.0, 0.01, 0.02]}
+        if sweep["design"] == "grid"
+        else {
+            "web.ai_share": {"low": 0.1, "high": 0.9},
+            "humans.copy_rate": {"low": 0, "high": 0.1},
+        }
+    )
+    scenario = small_scenario(sweep={**sweep, "factors": factors})
+    assert scenario.sweep.n_points() == len(build(scenario, "t").points)
