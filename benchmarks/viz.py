@@ -8,8 +8,9 @@ Debian's headless Chromium through Playwright (offline, loopback only) and measu
   (`figures_s`); medians over the clicks. Clicks come back to back (`pause_s` 0: the next
   click as soon as the figures are on screen, the worst case) and then `--pause` seconds
   apart (someone looking at each step: the page draws the next step ahead meanwhile).
-- Play: Play for `--play` seconds of wall time, then Pause; the model steps the counter moved
-  per second (the page redraws at most every `simulation.app.FRAME_SECONDS` meanwhile).
+- Play: after Reset, Play for `--play` seconds of wall time (shorter than the whole run
+  takes), then Pause; the model steps the counter moved per second (the page redraws at
+  most every `simulation.app.FRAME_SECONDS` meanwhile).
 
 Issue 15's targets: median Step <= 0.25 s, Play >= 4 steps/s. The machine's 1-minute load
 average before and after is recorded with each row: the page shares the CPU with whatever
@@ -160,6 +161,9 @@ def measure(browser, url: str, args: argparse.Namespace, name: str) -> list[dict
             page.wait_for_timeout(1000)
             page.screenshot(path=args.screenshots / f"viz-{Path(name).stem}-{width}x{height}.png")
         page.set_viewport_size({"width": 1440, "height": 900})
+    page.get_by_role("button", name="Reset").click()  # Play from step 0: room to run
+    counter(page, 0).wait_for()
+    figures_replaced(page, [""] * FIGURES)
     first = shown_step(page)
     start = time.perf_counter()
     page.get_by_role("button", name="Play").click()
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", type=Path, action="append", help="default: both")
     parser.add_argument("--steps", type=int, default=10, help="Step clicks timed")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between paced clicks")
-    parser.add_argument("--play", type=float, default=10.0, help="seconds of Play")
+    parser.add_argument("--play", type=float, default=8.0, help="seconds of Play (< the run)")
     parser.add_argument("--screenshots", type=Path, help="save 1440x900 and 1024x768 here")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -193,12 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             loads = {"load_before": load_before, "load_after": os.getloadavg()[0]}
             rows += [{**row, **loads} for row in measured]
         browser.close()
-    print(
-        f"{'scenario':<16}{'Step: counter s':>16}{'figures s':>11}{'Play steps/s':>14}{'load':>12}"
-    )
+    head = f"{'scenario':<16}{'pause s':>8}{'Step: counter s':>16}{'figures s':>11}"
+    print(head + f"{'Play steps/s':>14}{'load':>12}")
     for r in rows:
         print(
-            f"{r['scenario']:<16}{r['counter_s']:>16.3f}{r['figures_s']:>11.3f}"
+            f"{r['scenario']:<16}{r['pause_s']:>8.1f}{r['counter_s']:>16.3f}{r['figures_s']:>11.3f}"
             f"{r['steps_per_s']:>14.2f}{r['load_before']:>6.1f}->{r['load_after']:.1f}"
         )
     print(

@@ -36,7 +36,7 @@ FIGSIZE = (5.4, 3.8)
 # zlib level 1: PNGs ~1.3x larger than level 6, encoded ~5x faster (loopback, so size is free).
 PNG_OPTIONS = {"format": "png", "compress_level": 1}
 SHARE_CMAP = colormaps["viridis"].with_extremes(bad="0.85")  # grey: no documents in the window
-NO_DOCUMENTS = "no new documents in the window"
+NO_DOCUMENTS = "no new documents"
 
 # The two time-series panels: registry view -> panel title.
 SERIES_TITLES: dict[registry.View, str] = {
