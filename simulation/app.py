@@ -17,6 +17,7 @@ solara.Markdown's KaTeX would be).
 
 from __future__ import annotations
 
+import html
 import time
 import warnings
 from typing import Any
@@ -60,7 +61,7 @@ warnings.filterwarnings("ignore", message="Cookies with samesite=none", category
 # Solara's "This website runs on Solara" badge sits over the bottom-right figure.
 solara.server.settings.theme.show_banner = False
 
-FRAME_SECONDS = 0.3  # during Play, the panels are redrawn at most this often
+FRAME_SECONDS = 0.4  # during Play, the panels are redrawn at most this often
 
 
 def step_text(cfg: Scenario, t: int) -> str:
@@ -139,18 +140,17 @@ def InfoPanel(base: Scenario) -> None:
     )
 
 
-@solara.component
-def ValueTable(frame: Frame, view: registry.View) -> None:
-    """The metrics of a time-series panel at step 0 and now, with their units."""
-    with solara.v.SimpleTable(dense=True), solara.v.Html(tag="tbody"):
-        with solara.v.Html(tag="tr"):
-            for head in ("", "step 0", f"step {frame.step}", "unit"):
-                solara.v.Html(tag="th", children=[head])
-        for metric in registry.shown_in(view):
-            first, now = frame.values[metric.name]
-            with solara.v.Html(tag="tr"):
-                for cell in (metric.label, f"{first:.3g}", f"{now:.3g}", metric.unit):
-                    solara.v.Html(tag="td", children=[cell])
+def value_table(frame: Frame, view: registry.View) -> str:
+    """HTML table of a time-series panel's metrics at step 0 and at the frame's step, with
+    units. One HTML string, not a widget per cell: the page redraws it at every step."""
+    rows = [("", "step 0", f"step {frame.step}", "unit")] + [
+        (m.label, f"{frame.values[m.name][0]:.3g}", f"{frame.values[m.name][1]:.3g}", m.unit)
+        for m in registry.shown_in(view)
+    ]
+    td = '<td style="padding: 1px 14px 1px 0">'
+    cells = ["".join(f"{td}{html.escape(cell)}</td>" for cell in row) for row in rows]
+    body = "".join(f"<tr>{row}</tr>" for row in cells)
+    return f'<table class="value-table"><tbody>{body}</tbody></table>'
 
 
 @solara.component
@@ -163,7 +163,11 @@ def Panels(stepper: Stepper, frame: solara.Reactive[Frame]) -> None:
             with solara.Column(gap="0px"):
                 rw.Image(value=image, format="png", layout=rw.Layout(max_width="100%"))
                 if isinstance(panel, viz_panels.SeriesPanel):
-                    ValueTable(shown, panel.view)
+                    solara.HTML(
+                        tag="div",
+                        unsafe_innerHTML=value_table(shown, panel.view),
+                        style={"padding": "0 16px", "font-size": "0.9em"},
+                    )
 
 
 @solara.component

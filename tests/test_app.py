@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import ipyvuetify as v
 import ipywidgets
@@ -317,6 +318,21 @@ def test_stepper_draws_the_next_step_ahead_and_shows_what_stepping_on_demand_sho
         stepper.run()
     assert stepper.model.steps == base.steps == stepper.current().step  # stops at the end
     assert stepper.step().step == base.steps
+
+
+def test_value_table_gives_step_0_and_now_with_registry_labels_and_units(base):
+    stepper = viz_frames.Stepper(ctl.VizEcosystem(base))
+    stepper.step()
+    frame = stepper.step()
+    stepper.wait()  # the model is at step 3 now; the frame shows step 2
+    table = viz.value_table(frame, "viz_diversity")
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    cells = [re.findall(r">([^<]*)</td>", row) for row in rows]
+    assert cells[0] == ["", "step 0", "step 2", "unit"]
+    hill0 = registry.TOPIC_RICHNESS
+    column = stepper.model.datacollector.model_vars[hill0.name]
+    assert cells[1] == [hill0.label, f"{column[0]:.3g}", f"{column[2]:.3g}", hill0.unit]
+    assert [row[0] for row in cells[1:]] == [m.label for m in registry.shown_in("viz_diversity")]
 
 
 # --- the Solara page ------------------------------------------------------------------------
