@@ -70,7 +70,7 @@ def discovery_section(
     scores = pd.DataFrame(
         {m.label: feature_scores(x, table[f"rel_{m.name}"], seed) for m in risks}
     ).reindex([*factors, ARM])
-    robustness = robustness_section(table)
+    robustness = robustness_section(table) if len(res.arms) > 1 else None  # no policies to rank
     ranges = res.scenario["sweep"]["factors"]
     return {
         "reason": "",

@@ -274,20 +274,22 @@ def discovery_sentence(condition: dict[str, Any]) -> Sentence | None:
 def discovery_sentences(found: dict[str, Any]) -> list[Sentence]:
     """The findings of a sampled sweep's scenario discovery: robustness first, then where the
     first risk metric's bad runs concentrate."""
-    out = [robustness_sentence(found["robustness"], found["points"])]
+    robustness = found["robustness"]  # None with a single policy
+    out = [robustness_sentence(robustness, found["points"])] if robustness else []
     out += [discovery_sentence(c) for c in found["conditions"][:1]]
     return [sentence for sentence in out if sentence is not None]
 
 
-def reading_notes(sweep: bool, reference: str, threshold: float) -> list[str]:
-    """How to read the report's intervals and thresholds (a sweep's also its comparisons)."""
+def reading_notes(policies: bool, reference: str, threshold: float) -> list[str]:
+    """How to read the report's intervals and thresholds (and, where `policies` are compared,
+    the paired differences)."""
     notes = [
         f"Ratios compare a run's final value with {REFERENCES[reference]}; a cell at risk is "
         f"one whose median ratio is below {pct(threshold)}.",
         "Intervals across runs are the 5–95% quantiles of the runs, or their range (min–max) "
         f"when a cell has fewer than {SMALL_SAMPLE} runs.",
     ]
-    if sweep:
+    if policies:
         notes.append(
             "Differences against the no-policy arm are means of per-replication paired "
             f"differences with a {CONFIDENCE:.0%} bootstrap interval ({RESAMPLES:,} resamples, "

@@ -208,7 +208,7 @@ def answer(res: Results, threshold: float) -> dict[str, Any]:
         "reference": kind,
         "reference_text": findings.REFERENCES[kind],
         "warnings": findings.sample_warnings(n),
-        "notes": findings.reading_notes(res.kind == "sweep", kind, threshold),
+        "notes": findings.reading_notes(len(res.arms) > 1, kind, threshold),
         "n": n,
     }
     if res.kind == "run":

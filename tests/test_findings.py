@@ -191,3 +191,12 @@ def test_discovery_sentence_cites_only_limits_that_are_not_chance():
     vague = findings.discovery_sentence(box_condition((True, True)))
     assert "no region of the sampled conditions concentrates them" in vague.text
     assert findings.discovery_sentence({**box_condition(()), "box": None}) is None
+
+
+def test_a_single_policy_gets_no_robustness_finding_and_no_paired_note():
+    found = {"robustness": None, "points": 24, "conditions": [box_condition((False,))]}
+    (only,) = findings.discovery_sentences(found)
+    assert only.text.startswith("Topic diversity ends at or below")
+    notes = " ".join(findings.reading_notes(False, "step0", 0.8))
+    assert "no-policy arm" not in notes
+    assert "no-policy arm" in " ".join(findings.reading_notes(True, "step0", 0.8))
