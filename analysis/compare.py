@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import Results
-from analysis.stats import intervals
+from analysis.stats import CONFIDENCE, intervals
 from simulation import registry
 
-CONFIDENCE = 0.95  # of the intervals of differences
 SPAWN_KEY = ["design_point", "replication"]  # with the root seed, what seeds a run
 NO_ARM = ""  # the `arm` of every row when no folder is a sweep
 VALUE_COLUMNS = ["median", "low", "high", "n"]

@@ -17,7 +17,7 @@ LOW, HIGH = 0.05, 0.95
 # (min–max) and the report says so.
 SMALL_SAMPLE = 5
 RESAMPLES = 2000  # bootstrap resamples of a paired difference
-CONFIDENCE = 0.95  # of bootstrap intervals
+CONFIDENCE = 0.95  # of bootstrap intervals and of the intervals of differences
 
 
 def intervals(frame: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
