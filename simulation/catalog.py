@@ -148,7 +148,7 @@ def _running(info: dict[str, Any]) -> bool:
     not seen: its session is recorded when it ends.)"""
     command = info.get("command")
     pid = command.get("pid") if isinstance(command, dict) else None
-    return info.get("state") == "running" and isinstance(pid, int) and files._alive(pid)
+    return info.get("state") == "running" and isinstance(pid, int) and files.process_alive(pid)
 
 
 def status_counts(path: Path) -> dict[str, int]:

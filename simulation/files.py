@@ -198,7 +198,7 @@ def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
             frame.to_csv(tmp, index=False)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process `pid` exists and is no zombie (killed, not yet reaped)."""
     if pid == os.getpid():
         return True
@@ -229,7 +229,7 @@ def stale_staging(root: Path) -> list[Path]:
     found = []
     for path in entries:
         match = STAGING.match(path.name)
-        if match and not _alive(int(match["pid"])):
+        if match and not process_alive(int(match["pid"])):
             found.append(path)
     return found
 

@@ -287,11 +287,13 @@ def test_stale_staging_reports_and_cleans_only_dead_processes_leftovers(tmp_path
 def test_a_zombie_is_no_live_owner(tmp_path):
     proc = subprocess.Popen(["true"])
     deadline = time.monotonic() + 10
-    while files._alive(proc.pid) and time.monotonic() < deadline:
+    while files.process_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.01)  # exited, not yet reaped: a zombie
-    assert not files._alive(proc.pid)
+    assert not files.process_alive(proc.pid)
     proc.wait()
-    assert files._alive(os.getpid()) and files._alive(1) and not files._alive(0)
+    assert (
+        files.process_alive(os.getpid()) and files.process_alive(1) and not files.process_alive(0)
+    )
 
 
 def test_parquet_problem_and_set_aside(tmp_path):
