@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.load import Results
+from analysis.load import SPAWN_KEY, Results
 from analysis.stats import CONFIDENCE, intervals
 from simulation import registry
 
-SPAWN_KEY = ["design_point", "replication"]  # with the root seed, what seeds a run
 NO_ARM = ""  # the `arm` of every row when no folder is a sweep
 VALUE_COLUMNS = ["median", "low", "high", "n"]
 DIFFERENCE_COLUMNS = ["difference", "difference_low", "difference_high", "pairs", "paired"]

@@ -14,6 +14,8 @@ from simulation.scenario import ScenarioError, validate
 from simulation.yaml_input import read_mapping, read_text, shorten
 
 DESIGN_COLUMNS = ("run_id", "arm", "design_point", "replication")
+# What seeds a run with the root seed: runs (of any arm) sharing it share their random numbers.
+SPAWN_KEY = ["design_point", "replication"]
 DISTRIBUTION_COLUMNS = ("run_id", "replication", "step", "source", "topic", "share")
 MAX_MANIFEST = 256 << 20  # a manifest lists every run's seeds
 QUOTE = "'\""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.load import SPAWN_KEY
 from simulation import registry
 
 ARM = "arm"
@@ -34,9 +35,7 @@ def regret_table(
     arm, max, quantile, mean regret, `best` (share of points where the arm is best) and `rank`
     (1 = most robust: smallest max, then quantile, then mean regret; ties share a rank).
     """
-    wide = table.pivot_table(
-        index=["design_point", "replication"], columns=ARM, values=value, sort=False
-    )
+    wide = table.pivot_table(index=SPAWN_KEY, columns=ARM, values=value, sort=False)
     complete = wide.dropna()
     sign = 1.0 if higher_is_better else -1.0
     signed = sign * complete
@@ -99,5 +98,5 @@ def robustness_section(table: pd.DataFrame) -> dict[str, Any]:
         for arm in arms
     ]
     rows.sort(key=lambda row: row["mean_rank"])
-    points = table.groupby(["design_point", "replication"]).ngroups - dropped
+    points = table.groupby(SPAWN_KEY).ngroups - dropped
     return {"metrics": metrics, "rows": rows, "ties": ties, "points": points, "dropped": dropped}

@@ -14,11 +14,10 @@ import pandas as pd
 
 from analysis import findings, stats
 from analysis.findings import Sentence
-from analysis.load import Results
+from analysis.load import SPAWN_KEY, Results
 from simulation import dotted, registry, runner
 
 AI_SHARE_KEY = "web.ai_share"  # the scenario key; registry.AI_SHARE is the metric column
-PAIR = ["design_point", "replication"]  # what arms share: their random numbers
 
 
 def key_metrics() -> tuple[registry.Metric, ...]:
@@ -121,7 +120,7 @@ def paired_against_baseline(rel: pd.DataFrame, baseline: str) -> pd.DataFrame:
     """Per arm (not the baseline), AI share and key metric: mean paired difference of final
     values against `baseline` with its bootstrap interval (long, outcome = metric name)."""
     finals = {m.final: m.name for m in key_metrics()}
-    table = stats.paired_table(rel, list(finals), baseline, ["arm", "x"], PAIR)
+    table = stats.paired_table(rel, list(finals), baseline, ["arm", "x"], SPAWN_KEY)
     return table.assign(outcome=table["outcome"].map(finals))
 
 
