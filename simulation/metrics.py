@@ -109,11 +109,19 @@ def missing_mass(
     reality_topics: np.ndarray, reality_words: np.ndarray, support: np.ndarray
 ) -> float:
     """Σ p*(topic, word) over the cells outside `support` (keys from `joint_support`): the
-    share of real text the average model cannot produce at all."""
-    joint = np.asarray(reality_topics, dtype=np.float64)[:, None] * np.asarray(reality_words)
-    covered = np.zeros(joint.size, dtype=bool)
-    covered[support] = True
-    return float(joint.ravel()[~covered].sum())
+    share of real text the average model cannot produce at all.
+
+    Per topic, the words outside the support hold p*(w | topic)'s total less the covered
+    words' mass (exactly 0 for a fully covered topic); weighted by p*(topic). Only the
+    support is gathered: no K x V product per fit.
+    """
+    words = np.asarray(reality_words, dtype=np.float64)
+    n_topics, n_words = words.shape
+    rows = support // n_words
+    covered = np.bincount(rows, weights=words.ravel()[support], minlength=n_topics)
+    full = np.bincount(rows, minlength=n_topics) == n_words
+    outside = np.where(full, 0.0, np.maximum(words.sum(axis=1) - covered, 0.0))
+    return float(np.asarray(reality_topics, dtype=np.float64) @ outside)
 
 
 def support_per_topic(support: np.ndarray, n_topics: int, n_words: int) -> np.ndarray:

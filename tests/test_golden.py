@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,11 @@ def test_results_are_unchanged(name):
 
 
 if __name__ == "__main__" and "--update" in sys.argv:
+    environment = dict(os.environ)  # as this process started: importing conftest sets the pins
+    from conftest import PINNED_KERNELS  # the kernels the digests are of: restart with them
+
+    if any(environment.get(name) != value for name, value in PINNED_KERNELS.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **PINNED_KERNELS})
     hashes = {name: run_digest(config) for name, config in sorted(CASES.items())}
     GOLDEN.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(hashes)} golden digests to {GOLDEN}")
