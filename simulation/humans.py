@@ -155,15 +155,17 @@ class HumanPopulation(mesa.Agent):
         if self.config.pure_ai > 0:
             by_model[assisted[rng.random(assisted.size) < self.config.pure_ai]] = True
         tokens = np.empty((n, length), dtype=content.token_dtype)
-        rows, cols = np.nonzero(~by_model)
-        tokens[rows, cols] = content.sample_real_words(topics[rows], 1, rng)[:, 0]
-        rows, cols = np.nonzero(by_model)
+        flat = tokens.ravel()  # a view: words are written by flat position
+        own = np.flatnonzero(~by_model)
+        flat[own] = content.sample_real_words(topics[own // length], 1, rng)[:, 0]
+        patterned = np.flatnonzero(by_model)
+        rows = patterned // length
         helper = self.assistant[authors[rows]]
         for m, ai in enumerate(assistants):
             mine = helper == m
             if mine.any():
                 words = ai.generator.sample_words(topics[rows[mine]], 1, rng)[:, 0]
-                tokens[rows[mine], cols[mine]] = words
+                flat[patterned[mine]] = words
         return Documents.new(
             topics,
             tokens,
