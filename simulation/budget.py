@@ -4,9 +4,10 @@
 `ouroboros sweep`; `check_budget` refuses a command above the memory available or the work
 bounds (one clear line naming the keys that drive the cost) unless `--force`.
 
-How the estimate is made. It reads sizes only (Python ints and floats; the one numerical step
-is a fixed 64 × 64 × 16 quadrature, whatever the scenario), so `steps=10**12` or a 10^6-point
-grid are judged in milliseconds. The peak resident memory of one run is
+How the estimate is made. It reads sizes only (Python ints and floats, no numpy: ~80 ms of
+`ouroboros check`'s start; the one numerical step is a fixed 64 × 64 × 16 quadrature, ~3 ms per
+distinct set of sizes), so `steps=10**12` or a 10^6-point grid are judged in milliseconds to
+seconds (≤ 512 design points are costed). The peak resident memory of one run is
 `BASE + max(build, run)`: `build` is p*'s construction (~100 bytes per topic-word cell: dense
 draws, CSR and alias-table temporaries); `run` is what lives while stepping: p* kept (dense,
 CSR, alias table: ~30 B/cell), per model its pool counts (12 B per (topic, word) entry) or
@@ -33,10 +34,10 @@ import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
+from operator import mul
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from simulation import dotted
 from simulation.scenario import Scenario, ScenarioError
@@ -77,8 +78,18 @@ COUNT_SECONDS = 3e-8  # per token a crawler counts
 FIT_SECONDS = 1e-7  # per entry of a pool and a fit
 DENSE_SECONDS = 1e-8  # per cell of a smoothed (dense) fit
 WORDFREQ_SLOPES = ((1.0, 0.95), (1000.0, 1.3), (10000.0, 1.8))  # log-log slopes by rank
-_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(16)
-_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+# The 16-point Gauss–Hermite rule of a standard normal (numpy.polynomial.hermite_e.hermegauss(16),
+# weights divided by their sum), symmetric about 0: its nodes and weights above 0.
+# fmt: off
+_UPPER_NODES = (0.3867606045005574, 1.1638291005549648, 1.9519803457163334, 2.7602450476307014,
+                3.6008736241715487, 4.492955302520011, 5.472225705949343, 6.630878198393129)
+_UPPER_WEIGHTS = (0.286568521238012, 0.1583383727509497, 0.04728475235401406, 0.007266937601184749,
+                  0.0005259849265739087, 1.530003216248732e-05, 1.309473216286817e-07,
+                  1.4978147231618412e-10)
+# fmt: on
+_NODES = tuple(-x for x in reversed(_UPPER_NODES)) + _UPPER_NODES
+_WEIGHTS = tuple(reversed(_UPPER_WEIGHTS)) + _UPPER_WEIGHTS
+Bins = tuple[float, ...]  # one value per rank bin
 
 # -------------------------------------------------------------------------------- estimate
 
@@ -126,35 +137,46 @@ def _num(cfg: dict[str, Any], key: str, default: float) -> float:
 
 
 @lru_cache(maxsize=256)
-def _ranks(n: float, slopes: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks 1..n of a piecewise power law in ≤ 64 geometric bins: (ranks per bin, p of each)."""
-    edges = np.round(np.geomspace(1.0, max(n, 1.0) + 1.0, 64))
-    edges = edges[np.diff(edges, prepend=0.0) > 0]  # np.unique of sorted edges, without numpy.ma
-    count = np.diff(edges)
-    mid = np.sqrt(edges[:-1] * (edges[1:] - 1.0))
-    log_f = np.zeros_like(mid)
+def _ranks(n: float, slopes: tuple[tuple[float, float], ...]) -> tuple[Bins, Bins]:
+    """Ranks 1..n of a piecewise power law in ≤ 64 geometric bins: (ranks per bin, p of each);
+    the edges are `np.unique(np.round(np.geomspace(1, n + 1, 64)))` (tests/test_startup.py)."""
+    stop = max(n, 1.0) + 1.0
+    step = math.log10(stop) / 63
+    grid = [1.0, *(round(10.0 ** (i * step)) for i in range(1, 63)), round(stop)]
+    edges = [float(edge) for i, edge in enumerate(grid) if i == 0 or edge > grid[i - 1]]
+    count = tuple(high - low for low, high in itertools.pairwise(edges))
+    mids = [math.sqrt(low * (high - 1.0)) for low, high in itertools.pairwise(edges)]
+    log_f = [0.0] * len(mids)
     for i, (start, slope) in enumerate(slopes):
-        end = slopes[i + 1][0] if i + 1 < len(slopes) else np.inf
-        log_f -= slope * (np.log(np.clip(mid, start, end)) - math.log(start))
-    f = np.exp(log_f)
-    return count, f / (count * f).sum()
+        end = slopes[i + 1][0] if i + 1 < len(slopes) else math.inf
+        for j, mid in enumerate(mids):
+            log_f[j] -= slope * (math.log(min(max(mid, start), end)) - math.log(start))
+    f = [math.exp(x) for x in log_f]
+    total = math.sumprod(count, f)
+    return count, tuple(x / total for x in f)
 
 
 @lru_cache(maxsize=4096)
 def _support(
     k: float, v: float, topic_zipf: float, words: tuple, sigma: float, length: float, docs: float
-) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[float, float, float, Bins, Bins, Bins]:
     """Expected support of `docs` documents of `length` words drawn from p*: distinct cells,
-    empty topics, distinct words, and per topic bin (ranks, tokens, distinct words)."""
+    empty topics, distinct words, and per topic bin (ranks, tokens, distinct words); a cell is
+    seen with probability 1 − exp(−tokens · p_topic · p_word · boost), the boost log-normal."""
     topic_n, topic_p = _ranks(k, ((1.0, topic_zipf),))
     word_n, word_p = _ranks(v, words)
     tokens = docs * length
-    boost = np.exp(sigma * _NODES - sigma**2 / 2)
-    seen = -np.expm1(-tokens * topic_p[:, None, None] * word_p[None, :, None] * boost)
-    per_topic = (seen @ _WEIGHTS) @ word_n
-    empty = float(topic_n @ np.exp(-docs * topic_p))
-    distinct_words = float(word_n @ -np.expm1(-tokens * word_p))
-    return float(topic_n @ per_topic), empty, distinct_words, topic_n, tokens * topic_p, per_topic
+    boost = [math.exp(sigma * x - sigma**2 / 2) for x in _NODES]
+    rates = [p * b for p in word_p for b in boost]  # per (word bin, node), word bins outer
+    weights = [n * w for n in word_n for w in _WEIGHTS]
+    per_topic = tuple(
+        -math.sumprod(weights, map(math.expm1, map(mul, repeat(-tokens * p), rates)))
+        for p in topic_p
+    )
+    empty = math.sumprod(topic_n, [math.exp(-docs * p) for p in topic_p])
+    distinct_words = -math.sumprod(word_n, [math.expm1(-tokens * p) for p in word_p])
+    topic_tokens = tuple(tokens * p for p in topic_p)
+    return math.sumprod(topic_n, per_topic), empty, distinct_words, topic_n, topic_tokens, per_topic
 
 
 def _run(cfg: dict[str, Any]) -> tuple[float, float, float, float, dict[str, float]]:
@@ -164,11 +186,8 @@ def _run(cfg: dict[str, Any]) -> tuple[float, float, float, float, dict[str, flo
     steps, docs, archive = g("steps"), g("web.docs_per_step"), g("web.archive_docs")
     sites, links = g("web.n_sites", 1000), g("web.links_per_site", 3)
     humans, slots, models = g("humans.count"), g("humans.interests"), g("models.count")
-    every, budget, smoothing = (
-        g("models.retrain_every"),
-        g("crawlers.budget"),
-        g("models.smoothing"),
-    )
+    every, budget = g("models.retrain_every"), g("crawlers.budget")
+    smoothing = g("models.smoothing")
     top_p, capacity, window = g("models.top_p", 0.95), g("models.capacity", v), g("models.window")
     regime, scope = dotted.get(cfg, "models.regime", ""), dotted.get(cfg, "crawlers.scope", "")
     windows = max(g("metrics.window"), g("humans.reading_window"))
@@ -192,9 +211,12 @@ def _run(cfg: dict[str, Any]) -> tuple[float, float, float, float, dict[str, flo
         elif top_p >= 1 or g("models.temperature") != 1:
             entries = cells  # smoothed counts cover every cell
         else:  # the nucleus keeps top_p of each topic's mass: counts first, then smoothing
-            total = topic_tokens + smoothing * v
-            extra = (top_p * total - topic_tokens - smoothing * per_topic) / smoothing
-            entries = topic_n @ (per_topic + np.clip(extra, 0, v - per_topic))
+            pairs = zip(topic_tokens, per_topic, strict=True)
+            extra = [
+                (top_p * (t + smoothing * v) - t - smoothing * n) / smoothing for t, n in pairs
+            ]
+            kept = [n + min(max(e, 0.0), v - n) for e, n in zip(extra, per_topic, strict=True)]
+            entries = math.sumprod(topic_n, kept)
         return float(min(entries, cells, k * capacity))
 
     fit = max(fitted(first), fitted(train))

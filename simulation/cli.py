@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from simulation.calibrate_cli import calibrate
 from simulation.cli_options import (
@@ -31,6 +30,7 @@ from simulation.cli_options import (
 from simulation.console import (
     err,
     fail,
+    new_table,
     out,
     print_next,
     print_summary,
@@ -162,7 +162,7 @@ def list_scenarios() -> None:
     """List the bundled scenarios with their descriptions."""
     from simulation.scenario import ScenarioError, load
 
-    table = Table(title=f"Bundled scenarios ({SCENARIO_DIR})")
+    table = new_table(title=f"Bundled scenarios ({SCENARIO_DIR})")
     table.add_column("file")
     table.add_column("description")
     for path in sorted(SCENARIO_DIR.rglob("*.yaml")):
@@ -337,7 +337,7 @@ def validate(
     unknown = sorted(set(cases or []) - set(CASES))
     if unknown:
         fail([f"--case {name}: unknown case; choose from {', '.join(CASES)}" for name in unknown])
-    table = Table(title=f"Validation ({'quick' if quick else 'full'} size)")
+    table = new_table(title=f"Validation ({'quick' if quick else 'full'} size)")
     table.add_column("case")
     table.add_column("checks", justify="right")
     table.add_column("result")

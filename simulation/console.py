@@ -13,15 +13,15 @@ import string
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.table import Table
 
     from analysis.calibration.check import Comparison
     from analysis.calibration.fit import Fit
@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
+
+
+def new_table(*args: Any, **kwargs: Any) -> Table:
+    """A rich `Table`; rich.table is imported when the first one is made, since most commands
+    (`check`, `--help`) print none."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
 
 
 def fail(problems: list[str]) -> None:
@@ -106,7 +114,7 @@ def print_summary(run_dir: Path) -> None:
 
     summary = pd.read_csv(run_dir / "summary.csv")
     twins = has_twins(summary)
-    table = Table(title=f"Final metrics ({len(summary)} replication(s), median)")
+    table = new_table(title=f"Final metrics ({len(summary)} replication(s), median)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("unit")
@@ -142,7 +150,7 @@ def print_calibration(comparisons: list[Comparison], title: str) -> None:
     ± its standard error over replications, pass or FAIL, and where the measurement is from
     (a number in the table, the sources listed once below it)."""
     sources = list(dict.fromkeys(c.target.source for c in comparisons))
-    table = Table(title=title, show_edge=False, pad_edge=False)  # fits 80 columns
+    table = new_table(title=title, show_edge=False, pad_edge=False)  # fits 80 columns
     table.add_column("target", overflow="fold", min_width=10)
     table.add_column("date")
     for column in ("value", "band", "simulated ± SE", "result", "source"):
@@ -167,7 +175,7 @@ def print_calibration(comparisons: list[Comparison], title: str) -> None:
 
 def print_fit(fit: Fit) -> None:
     """The fitted parameters: each one's range, its best value and its confidence set."""
-    table = Table(title="Fitted parameters")
+    table = new_table(title="Fitted parameters")
     for column in ("parameter", "range", "best", f"confidence set ({fit.confidence:.0%})"):
         table.add_column(column, justify="left" if column == "parameter" else "right")
     best = fit.plan.values[fit.best]
@@ -199,7 +207,7 @@ def print_catalog(entries: list[Entry], root: Path) -> None:
     from rich import box
     from rich.filesize import decimal
 
-    table = Table(
+    table = new_table(
         title=f"Runs and sweeps in {escape(str(root))}",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -256,7 +264,7 @@ def print_comparison(
     if scenarios.empty:
         out.print("Scenarios: the same in every folder.", highlight=False)
     else:
-        keys = Table(
+        keys = new_table(
             title="Scenario keys that differ", show_edge=False, pad_edge=False, min_width=40
         )
         keys.add_column("key", overflow="fold")
@@ -268,7 +276,7 @@ def print_comparison(
     a = letter[names[0]]
     for arm, rows in table.groupby("arm", sort=False):
         title = f"Final values, arm {arm}" if arm else "Final values"
-        grid = Table(title=escape(title), show_edge=False, pad_edge=False)
+        grid = new_table(title=escape(title), show_edge=False, pad_edge=False)
         grid.add_column("metric", overflow="fold", min_width=12)
         for name in names:
             grid.add_column(letter[name], justify="right")

@@ -1,6 +1,6 @@
 """Start fast: `ouroboros --help` and `--version` load typer and rich only, and `check` adds the
-scenario schema and the budget estimate, never the model's libraries (mesa, pandas, scipy,
-networkx, …).
+scenario schema and the budget estimate (pydantic, yaml), never numpy (the estimate is pure
+Python) nor the model's libraries (mesa, pandas, scipy, networkx, …).
 
 Each command imports what it uses when it runs (`simulation.cli`); these tests hold that by
 looking at what a fresh interpreter has imported after each command, not by timing it.
@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,17 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_LIBRARIES = ("mesa", "pandas", "scipy", "matplotlib", "dask", "networkx", "SALib")
 # Runs commands one after another in one fresh interpreter (imports only accumulate, so what
 # is loaded after each command is an upper bound of what that command loads) and prints, as
-# its last line, the exit status and the top-level packages loaded after each.
+# its last line, the exit status and the modules loaded after each.
 CHILD = """
 import json, sys
 from simulation.cli import app
 
-loaded = {"import": sorted({name.split(".")[0] for name in sys.modules})}
+loaded = {"import": sorted(sys.modules)}
 for args in json.loads(sys.argv[1]):
     try:
         app(args, prog_name="ouroboros")
     except SystemExit as exc:
-        loaded[" ".join(args)] = [exc.code, sorted({name.split(".")[0] for name in sys.modules})]
+        loaded[" ".join(args)] = [exc.code, sorted(sys.modules)]
 print(json.dumps(loaded))
 """
 COMMANDS = [
@@ -42,35 +43,53 @@ COMMANDS = [
 ]
 
 
-def _loaded_after_each() -> dict[str, list]:
+def _loaded_after_each(commands: list[list[str]]) -> dict[str, Any]:
     """What a fresh interpreter has imported after `import simulation.cli` and each command."""
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(COMMANDS)],
+        [sys.executable, "-c", CHILD, json.dumps(commands)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    return {
+        key: [value[0], _packages(value[1])] if key != "import" else _packages(value)
+        for key, value in loaded.items()
+    }
+
+
+def _packages(modules: list[str]) -> set[str]:
+    """The modules and the top-level packages they belong to."""
+    return set(modules) | {name.split(".")[0] for name in modules}
 
 
 def test_commands_import_only_what_they_use():
-    loaded = _loaded_after_each()
-    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(loaded["import"])
+    loaded = _loaded_after_each(COMMANDS)
+    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & loaded["import"]
     code, help_modules = loaded["--help"]
     assert code == 0
-    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(help_modules)
+    assert not {"numpy", "pydantic", "yaml", "importlib.metadata", *MODEL_LIBRARIES} & help_modules
     code, version_modules = loaded["--version"]
     assert code == 0
-    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & set(version_modules)
+    assert not {"numpy", "pydantic", "yaml", *MODEL_LIBRARIES} & version_modules
     code, check_modules = loaded["check scenarios/baseline.yaml"]
     assert code == 0
-    assert {"numpy", "pydantic"} <= set(check_modules)  # the schema and the budget need them
-    assert not set(MODEL_LIBRARIES) & set(check_modules)
+    assert {"pydantic", "yaml"} <= check_modules  # the schema needs them
+    assert not {"numpy", *MODEL_LIBRARIES} & check_modules
     code, sweep_modules = loaded["check scenarios/ai_share_sweep.yaml"]
     assert code == 0  # a grid design's table is a pandas frame; only LHS needs scipy
-    assert not {"mesa", "scipy", "matplotlib", "dask", "networkx", "SALib"} & set(sweep_modules)
+    assert not {"mesa", "scipy", "matplotlib", "dask", "networkx", "SALib"} & sweep_modules
+
+
+def test_check_alone_prints_no_table():
+    """`check` first in a fresh interpreter (`--help` loads rich.table for its own tables)."""
+    code, modules = _loaded_after_each([["check", "scenarios/baseline.yaml"]])[
+        "check scenarios/baseline.yaml"
+    ]
+    assert code == 0
+    assert not {"rich.table", "numpy"} & modules
 
 
 def test_budget_rank_bins_match_np_unique():
@@ -79,3 +98,11 @@ def test_budget_rank_bins_match_np_unique():
         edges = np.unique(np.round(np.geomspace(1.0, n + 1.0, 64)))
         count, _ = budget._ranks(n, ((1.0, 1.0),))
         assert np.array_equal(count, np.diff(edges)), n
+
+
+def test_budget_quadrature_is_numpys_gauss_hermite_rule():
+    """The budget's 16 nodes and weights, written out so that `check` needs no numpy, are
+    exactly `hermegauss(16)`'s (weights divided by their sum)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(16)
+    assert np.array_equal(budget._NODES, nodes)
+    assert np.array_equal(budget._WEIGHTS, weights / weights.sum())
