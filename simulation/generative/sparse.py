@@ -12,7 +12,6 @@ import numpy as np
 import scipy.sparse as sp
 
 N_BUCKETS = 512  # value buckets of the nucleus: 16 per octave over 32 octaves, then one
-COUNT_BLOCK = 2**17  # (topic, word) cells counted at once: 1 MiB of counts, held in cache
 
 
 def _entry_rows(p: sp.csr_array) -> np.ndarray:
@@ -182,7 +181,7 @@ def count_documents(
     """Sufficient statistics of documents: weighted documents per topic (K,) and words per
     topic (a K x V CSR matrix).
 
-    Equal weights give integer counts, counted in dense blocks of topics (`_count_keys`);
+    Equal weights give integer counts, counted as runs of sorted keys (`_count_keys`);
     unequal ones are summed per (topic, word) key after a stable sort, in document order.
     """
     topics = np.asarray(topics, dtype=np.int64)
@@ -215,24 +214,12 @@ def _count_keys(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct keys `topic · V + word` of documents' words and how often each occurs.
 
-    Documents are grouped by topic (one stable sort of the documents, not of their words), and
-    each group of `COUNT_BLOCK // V` topics is counted by `bincount` into a dense block that
-    stays in cache: ~3x faster than sorting the keys of a web-scale crawl, with no K x V array.
+    The keys are sorted as values (numpy's SIMD sort of 32-bit integers: ~4 ns a key here),
+    not arg-sorted, and counted as runs: for a web-scale crawl (6 M words) ~2.5x faster than
+    counting dense blocks of topics and scanning them for the cells present.
     """
-    order = np.argsort(topics, kind="stable")
-    ends = np.cumsum(np.bincount(topics, minlength=n_topics))
-    block = max(1, COUNT_BLOCK // n_words)
-    keys, counts = [], []
-    for first in range(0, n_topics, block):
-        last = min(n_topics, first + block)
-        docs = order[(ends[first - 1] if first else 0) : ends[last - 1]]
-        if docs.size == 0:
-            continue
-        local = (topics[docs] - first).astype(np.int32)[:, None] * n_words + tokens[docs]
-        found = np.bincount(local.ravel(), minlength=(last - first) * n_words)
-        present = np.flatnonzero(found)
-        keys.append(present + first * n_words)
-        counts.append(found[present])
-    if not keys:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(keys), np.concatenate(counts)
+    key_type = np.uint32 if n_topics * n_words <= 2**32 else np.uint64
+    keys = (topics.astype(key_type)[:, None] * key_type(n_words) + tokens).ravel()
+    keys.sort()
+    first, length = _runs(keys)
+    return keys[first].astype(np.int64), length
