@@ -145,14 +145,17 @@ class GuideTable:
     widths are the probabilities scaled by slots[r]. A draw x = u·slots[r] starts at the guide
     slot floor(x), which names the first entry whose edge passes it (Chen & Asau 1974), and
     walks on while the entry's edge is ≤ x: about one draw in ten takes a step. Building is a
-    cumulative sum and a repeat over the support, no sort.
+    cumulative sum and a repeat over the support, no sort. A slot names its entry counted from
+    the row's start, so that it fits 16 bits when rows do (n_cols ≤ 65,536): half the memory
+    of global entry numbers (200 MB less for the large benchmark's ten models).
     """
 
     start: np.ndarray  # (rows,) int: first entry of each row
     slots: np.ndarray  # (rows,) float64: guide slots of each row
     cols: np.ndarray  # (entries,) uint16/uint32: the column each entry draws
     edge: np.ndarray  # (entries,) float64: upper edge of each entry's interval in its row
-    guide: np.ndarray  # (slots,) int32: guide[GUIDE_SLOTS·start[r] + j] = first entry, edge > j
+    guide: np.ndarray  # (slots,) uint16/uint32: guide[GUIDE_SLOTS·start[r] + j] = first entry
+    # of row r (counted from start[r]) whose edge passes j
     n_cols: int
 
     @classmethod
@@ -179,8 +182,10 @@ class GuideTable:
         below = np.empty_like(ceil)
         below[1:] = ceil[:-1]
         below[first] = 0
-        guide = np.repeat(np.arange(edge.size, dtype=np.int32), ceil - below)
-        dtype = np.uint16 if n_cols <= 65536 else np.uint32
+        dtype = np.uint16 if n_cols <= 65536 else np.uint32  # holds a column and a row's entry
+        local = np.arange(edge.size, dtype=np.int64)
+        local -= np.repeat(indptr[:-1], n)
+        guide = np.repeat(local.astype(dtype), ceil - below)
         start = indptr[:-1].astype(np.int32 if guide.size < 2**31 else np.int64)
         return cls(start, slots, p.indices.astype(dtype), edge, guide, n_cols)
 
@@ -189,9 +194,10 @@ class GuideTable:
         rows = np.asarray(rows, dtype=np.int64)
         x = rng.random((rows.size, size))
         x *= self.slots.take(rows)[:, None]
-        entry = x.astype(self.start.dtype)  # x < slots[r] for every u < 1: floor stays in row
-        entry += (self.start.take(rows) * GUIDE_SLOTS)[:, None]
-        entry = self.guide.take(entry)
+        start = self.start.take(rows)[:, None]
+        slot = x.astype(self.start.dtype)  # x < slots[r] for every u < 1: floor stays in row
+        slot += start * GUIDE_SLOTS
+        entry = np.add(self.guide.take(slot), start, dtype=self.start.dtype)
         flat_entry, flat_x = entry.ravel(), x.ravel()
         walk = np.flatnonzero(self.edge.take(flat_entry) <= flat_x)
         while walk.size:
