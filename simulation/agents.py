@@ -14,7 +14,7 @@ import numpy as np
 
 from simulation.corpus import Documents
 from simulation.generative import TopicWordModel
-from simulation.policies import CrawlFilter, TrainingPool, TrainingStats
+from simulation.policies import CrawlFilter, FilterResult, TrainingPool, TrainingStats
 from simulation.scenario import Crawlers, Models
 
 if TYPE_CHECKING:
@@ -87,14 +87,25 @@ class AIModel(mesa.Agent):
 
         With `models.feedback` off, a fitted model never refits: it stays the fit on the pre-AI
         archive (the no-feedback counterfactual), while its crawler still crawls, so the
-        detector metrics go on. The cross-entropy on the world's held-out documents changes
-        only here, so it is scored once per fit rather than once per step.
+        detector metrics go on. The model steps this in two halves, `training_set` (which may
+        draw) and `refit` (which does not), to run the models' refits side by side.
         """
+        stats = self.training_set()
+        if stats is not None:
+            self.refit(stats)
+
+    def training_set(self) -> TrainingStats | None:
+        """What the next fit learns from (a subsample draws from this agent's `rng`), or None
+        if the model keeps its fit: feedback off once fitted, or nothing passed the filters."""
         if self.fitted and not self.model.config.models.feedback:
-            return
+            return None
         stats: TrainingStats = self.pool.training_set(self.rng)
-        if stats.total_weight <= 0:
-            return
+        return stats if stats.total_weight > 0 else None
+
+    def refit(self, stats: TrainingStats) -> None:
+        """Fit the generator to `stats` (no random draws). The cross-entropy on the world's
+        held-out documents changes only here, so it is scored once per fit rather than once
+        per step."""
         self.generator.fit_counts(stats.topic_counts, stats.word_counts)
         world = self.model
         self.cross_entropy = self.generator.cross_entropy(
@@ -165,17 +176,23 @@ class WebCrawler(mesa.Agent):
             take[np.flatnonzero(doc_rank == full)[:left]] = True
         return candidates.take(take)
 
-    def crawl(self) -> None:
-        """Crawl (fresh documents since the last crawl, or the whole web), filter, and hand
-        what passes to the target model's training pool; the archive feeds the human reserve."""
+    def crawl(self) -> FilterResult | None:
+        """Crawl (fresh documents since the last crawl, or the whole web) and filter; the
+        archive feeds the human reserve. Returns what passes, for `deliver` (None when there
+        was nothing to crawl); the model delivers every crawl after all have been made."""
         step, corpus, archive = self.model.steps, self.model.corpus, self.model.archive
         first = 0 if self.config.scope == "all" else self.last_crawl + 1
         candidates = corpus.since(first if step > 0 else 0)
         self.last_crawl = step
         if candidates is None or len(candidates) == 0:
-            return
+            return None
         crawled = self.collect(candidates)
         result = self.filter.apply(crawled, archive, self.rng)
         self.flagged, self.synthetic = result.flagged, result.synthetic
         self.ai_fraction = crawled.ai_fraction
+        return result
+
+    def deliver(self, result: FilterResult) -> None:
+        """Hand a crawl's filtered documents to the target model's training pool, which counts
+        them (no random draws)."""
         self.target.pool.add(result.kept, result.weights)

@@ -7,6 +7,8 @@ are collected.
 
 from __future__ import annotations
 
+from functools import partial
+
 import mesa
 import numpy as np
 from mesa.agentset import AbstractAgentSet
@@ -18,6 +20,7 @@ from simulation.humans import HumanPopulation
 from simulation.network import SiteNetwork
 from simulation.policies import CrawlFilter
 from simulation.scenario import Scenario, ScenarioError
+from simulation.threads import run_each
 from simulation.world import world_of
 
 
@@ -77,8 +80,7 @@ class WebEcosystem(mesa.Model):
 
         self.archive = self._make_archive()
         self.corpus.publish(self.archive, step=0)
-        self.crawlers.do("crawl")
-        self.ai_models.do("retrain")
+        self.crawl_and_retrain()
         if not all(ai.fitted for ai in self.ai_models):
             raise ScenarioError(
                 [
@@ -138,8 +140,7 @@ class WebEcosystem(mesa.Model):
         self.corpus.publish(Documents.concat(batches), step=t)
 
         if t % cfg.models.retrain_every == 0:
-            self.crawlers.do("crawl")
-            self.ai_models.do("retrain")
+            self.crawl_and_retrain()
             self.generation += 1
 
         self.recent = self.corpus.since(t - cfg.metrics.window + 1)
@@ -147,6 +148,19 @@ class WebEcosystem(mesa.Model):
         self.datacollector.collect(self)
         if t >= cfg.steps:
             self.running = False
+
+    def crawl_and_retrain(self) -> None:
+        """Every crawler crawls, then every model retrains on its pool.
+
+        The random draws (visit orders, detector decisions, reserve and subsample picks) are
+        made on this thread, agent after agent, while the crawls already made are counted into
+        the pools and the models refit, one model per task on `threads.run_each` (they draw
+        nothing): the same results on any number of threads.
+        """
+        crawls = ((crawler, crawler.crawl()) for crawler in self.crawlers)
+        run_each(partial(crawler.deliver, kept) for crawler, kept in crawls if kept is not None)
+        training = ((ai, ai.training_set()) for ai in self.ai_models)
+        run_each(partial(ai.refit, stats) for ai, stats in training if stats is not None)
 
     def _forget_unreachable(self) -> None:
         """Under fresh crawls, drop corpus blocks that no later reader, metric or crawl reaches.

@@ -86,9 +86,11 @@ def test_step_order_read_publish_crawl_retrain_collect(small_model, monkeypatch)
     spy(model.humans, "write", "write")
     for ai in model.ai_models:
         spy(ai, "publish", f"publish{ai.index}")
-        spy(ai, "retrain", f"retrain{ai.index}")
+        spy(ai, "training_set", f"train{ai.index}")
+        spy(ai, "refit", f"refit{ai.index}")
     for crawler in model.crawlers:
         spy(crawler, "crawl", f"crawl{crawler.target.index}")
+        spy(crawler, "deliver", f"deliver{crawler.target.index}")
     spy(model.datacollector, "collect", "collect")
 
     model.step()  # step 1: no generation boundary (retrain_every = 2)
@@ -97,7 +99,8 @@ def test_step_order_read_publish_crawl_retrain_collect(small_model, monkeypatch)
     model.step()  # step 2: crawl and retrain after everyone published
     assert calls == [
         *["read", "publish0", "publish1", "write"],
-        *["crawl0", "crawl1", "retrain0", "retrain1", "collect"],
+        *["crawl0", "crawl1", "deliver0", "deliver1", "train0", "train1"],
+        *["refit0", "refit1", "collect"],
     ]
     # Humans read the window before the step's own documents are published (window 1).
     assert [s.tolist() for s in read_steps] == [[0], [1]]

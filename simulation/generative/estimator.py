@@ -142,6 +142,8 @@ class TopicWordModel:
             word_p = fill_rows(word_p, empty, words, marginal[words] / marginal.sum())
         self.topic_probs_ = topic_p
         self.word_probs_ = word_p
+        for name in ("topic_table_", "word_table_"):  # the last fit's, freed before the new
+            self.__dict__.pop(name, None)  # ones are built: one set of tables less at the peak
         self.topic_table_ = sampler(as_csr(topic_p))
         self.word_table_ = sampler(word_p)
         return self

@@ -167,25 +167,28 @@ class GuideTable:
         slots = n * float(GUIDE_SLOTS)
         total = _row_sums(p)
         scale = np.divide(slots, total, out=np.zeros_like(slots), where=total > 0)
-        width = p.data * np.repeat(scale, n)  # sums to slots[r] within row r
+        width = np.repeat(scale, n)
+        width *= p.data  # sums to slots[r] within row r
         # Row-local cumulative sums from one global pass: each row start subtracts the previous
         # row's nominal total, and the residual rounding is then removed per row.
         nonempty = np.flatnonzero(n)
         first, last = indptr[nonempty], indptr[nonempty + 1] - 1
         width_first = width[first]
         width[first[1:]] -= slots[nonempty[:-1]]
-        edge = np.cumsum(width)
+        edge = np.cumsum(width, out=width)
         edge -= np.repeat(edge[first] - width_first, n[nonempty])
         np.minimum(edge, np.repeat(slots, n), out=edge)
         edge[last] = slots[nonempty]
-        ceil = np.ceil(edge).astype(np.int64)  # ceil of a tiny negative rounding is 0
-        below = np.empty_like(ceil)
-        below[1:] = ceil[:-1]
-        below[first] = 0
+        # Entry e fills the slots from the previous entry's ceil (0 at a row's start) to its
+        # own; the ceil of a tiny negative rounding is 0. Temporaries are kept small: an
+        # entry's slot count and its number within its row, not global entry numbers.
+        filled = np.ceil(edge)
+        filled[1:] -= filled[:-1].copy()
+        filled[first] = np.ceil(edge[first])
         dtype = np.uint16 if n_cols <= 65536 else np.uint32  # holds a column and a row's entry
         local = np.arange(edge.size, dtype=np.int64)
         local -= np.repeat(indptr[:-1], n)
-        guide = np.repeat(local.astype(dtype), ceil - below)
+        guide = np.repeat(local.astype(dtype), filled.astype(np.intp))
         start = indptr[:-1].astype(np.int32 if guide.size < 2**31 else np.int64)
         return cls(start, slots, p.indices.astype(dtype), edge, guide, n_cols)
 

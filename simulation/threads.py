@@ -1,0 +1,80 @@
+"""Threads for the models' work at a generation boundary: counting crawls and refitting.
+
+Every crawler's documents are counted into its model's pool, and every model refits, at each
+generation boundary: ten models' turns are most of a large run's time. That work draws no
+random numbers and spends its time in numpy and scipy loops that release the GIL, so the
+models' turns run side by side on threads (~1.8x on two cores, benchmarks/PROFILE.md). The
+random draws stay on the model's thread, in agent order (`WebEcosystem.new_generation`), so a
+run's results are bit-identical on any number of threads.
+
+A run uses up to `MAX_THREADS` threads, fewer if fewer cores are available or if the
+environment asks for fewer: `OUROBOROS_THREADS`, else `OMP_NUM_THREADS` (which Dask's nanny
+sets to 1 in its workers). A process that already runs one simulation per core (a sweep's pool
+worker) uses one (`use_threads(1)`, `simulation.memory.init_worker`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+THREADS_ENV = "OUROBOROS_THREADS"
+MAX_THREADS = 4  # each thread holds one fit's temporaries: memory grows with the count
+
+_chosen: int | None = None
+_executor: tuple[int, ThreadPoolExecutor] | None = None  # its thread count and itself
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def thread_count() -> int:
+    """Threads a run of this process uses for the models' turns (at least 1)."""
+    if _chosen is not None:
+        return _chosen
+    count = min(MAX_THREADS, available_cores())
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        asked = os.environ.get(name, "").strip()
+        if asked.isdigit() and int(asked) >= 1:
+            return min(count, int(asked))
+    return count
+
+
+def use_threads(count: int | None) -> None:
+    """Use `count` threads from now on in this process (1: the calling thread only; None: the
+    default, `thread_count`'s)."""
+    global _chosen
+    _chosen = None if count is None else max(1, int(count))
+
+
+def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:
+    """Call every task on `thread_count()` threads; their results, in order.
+
+    Tasks are taken from `tasks` one at a time, when a thread is free, so a generator that
+    prepares the next task (a crawl's draws) runs on this thread while the threads work and
+    holds one task's input per thread, plus the one it prepares. A task must draw no random
+    numbers and change only its own agent. If tasks raise, the first one's exception is
+    raised here, once every task has ended.
+    """
+    global _executor
+    count = thread_count()
+    if count <= 1:
+        return [task() for task in tasks]
+    if _executor is None or _executor[0] != count:
+        if _executor is not None:
+            _executor[1].shutdown()
+        _executor = (count, ThreadPoolExecutor(count, thread_name_prefix="ouroboros-model"))
+    futures: list[Future] = []
+    for task in tasks:
+        running = [future for future in futures if not future.done()]
+        if len(running) >= count:
+            wait(running, return_when=FIRST_COMPLETED)
+        futures.append(_executor[1].submit(task))
+    wait(futures)
+    return [future.result() for future in futures]

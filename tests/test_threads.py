@@ -1,0 +1,101 @@
+"""The models' threads: results bit-identical on any number of threads, tasks in order, at most
+one task prepared ahead per thread, errors raised, and the thread count's sources."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from simulation import threads
+from simulation.runner import run_one
+from tests.conftest import small_scenario
+
+
+@pytest.fixture
+def restore_threads():
+    yield
+    threads.use_threads(None)
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {},  # accumulate, fresh crawls
+        {  # draws in the filters and in training: detector, reserve, subsample
+            "models": {"regime": "subsample", "train_budget": 3000},
+            "filtering": {"detector": {"tpr": 0.8, "fpr": 0.1}, "human_reserve": 0.2},
+        },
+    ],
+)
+def test_runs_are_bit_identical_on_one_and_on_four_threads(sections, restore_threads):
+    scenario = small_scenario(steps=6, **sections)
+    outputs = []
+    for count in (1, 4):
+        threads.use_threads(count)
+        outputs.append(run_one(scenario, run_id=0, replication=1))
+    one, four = outputs
+    pd.testing.assert_frame_equal(one.metrics, four.metrics, check_exact=True)
+    pd.testing.assert_frame_equal(one.distributions, four.distributions, check_exact=True)
+
+
+def test_run_each_keeps_order_and_prepares_one_task_ahead_per_thread(restore_threads):
+    threads.use_threads(2)
+    lock = threading.Lock()
+    prepared, finished, ahead = [0], [0], []
+
+    def task(i: int) -> int:
+        time.sleep(0.01)
+        with lock:
+            finished[0] += 1
+        return i * i
+
+    def tasks():
+        for i in range(12):
+            with lock:
+                prepared[0] += 1
+                ahead.append(prepared[0] - finished[0])
+            yield lambda i=i: task(i)
+
+    assert threads.run_each(tasks()) == [i * i for i in range(12)]
+    assert max(ahead) <= 3  # two running, one being prepared
+
+
+def test_run_each_raises_a_tasks_error_after_every_task_has_ended(restore_threads):
+    threads.use_threads(2)
+    ended = []
+
+    def fail() -> None:
+        raise ValueError("bad fit")
+
+    def slow() -> None:
+        time.sleep(0.05)
+        ended.append(True)
+
+    with pytest.raises(ValueError, match="bad fit"):
+        threads.run_each([fail, slow, slow])
+    assert ended == [True, True]
+
+
+def test_thread_count_is_capped_by_cores_the_environment_and_use_threads(
+    monkeypatch, restore_threads
+):
+    monkeypatch.setattr(threads, "available_cores", lambda: 16)
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads.thread_count() == threads.MAX_THREADS
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    assert threads.thread_count() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as Dask's nanny sets it in its workers
+    assert threads.thread_count() == 1
+    monkeypatch.setenv(threads.THREADS_ENV, "2")  # ours first
+    assert threads.thread_count() == 2
+    monkeypatch.setenv(threads.THREADS_ENV, "zero")  # not a count: the next source
+    assert threads.thread_count() == 1
+    threads.use_threads(1)
+    monkeypatch.setenv(threads.THREADS_ENV, "2")
+    assert threads.thread_count() == 1
+    threads.use_threads(None)
+    assert threads.thread_count() == 2
