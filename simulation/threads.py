@@ -15,13 +15,17 @@ worker) uses one (`use_threads(1)`, `simulation.memory.init_worker`).
 
 from __future__ import annotations
 
+import itertools
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 THREADS_ENV = "OUROBOROS_THREADS"
 MAX_THREADS = 4  # each thread holds one fit's temporaries: memory grows with the count
+GRAIN = 1 << 18  # cells of elementwise work worth a thread of their own (~1 ms)
+PREFIX = "ouroboros-model"  # the threads' names
 
 _chosen: int | None = None
 _executor: tuple[int, ThreadPoolExecutor] | None = None  # its thread count and itself
@@ -64,12 +68,12 @@ def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:
     """
     global _executor
     count = thread_count()
-    if count <= 1:
+    if count <= 1 or threading.current_thread().name.startswith(PREFIX):  # no nesting
         return [task() for task in tasks]
     if _executor is None or _executor[0] != count:
         if _executor is not None:
             _executor[1].shutdown()
-        _executor = (count, ThreadPoolExecutor(count, thread_name_prefix="ouroboros-model"))
+        _executor = (count, ThreadPoolExecutor(count, thread_name_prefix=PREFIX))
     futures: list[Future] = []
     for task in tasks:
         running = [future for future in futures if not future.done()]
@@ -78,3 +82,11 @@ def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:
         futures.append(_executor[1].submit(task))
     wait(futures)
     return [future.result() for future in futures]
+
+
+def parts(n: int, cells_per_item: int = 1) -> list[slice]:
+    """`range(n)` cut into contiguous slices for `run_each`, one per thread, each with at
+    least `GRAIN` cells (`cells_per_item` per item): one slice when the work is small."""
+    count = max(1, min(thread_count(), n * cells_per_item // GRAIN))
+    bounds = [n * i // count for i in range(count + 1)]
+    return [slice(low, high) for low, high in itertools.pairwise(bounds)]

@@ -10,11 +10,13 @@ all rows flat and are exact: `implied()` returns the distributions they sample f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 
 from simulation.generative.sparse import _row_sums
+from simulation.threads import parts, run_each
 
 DENSE_FILL = 0.5  # distributions at least this full get alias tables, sparser ones guide tables
 ALIAS_BLOCK_CELLS = 1 << 21  # cells per block of an alias build: ~100 MB of temporaries
@@ -113,18 +115,29 @@ class AliasTable:
         return own, cols
 
     def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
+        """Draw `size` columns for each entry of `rows`: shape (len(rows), size).
+
+        The uniforms are drawn here at once; the lookups, which draw nothing, run in parts
+        on the model's threads (`threads.run_each`): the same columns on any number of threads.
+        """
         index = np.int32 if self.prob.size < 2**31 else np.int64
+        rows = np.asarray(rows, dtype=index)
         x = rng.random((len(rows), size))
+        out = np.empty(x.shape, dtype=self.alias.dtype)
+        run_each(partial(self._look_up, rows[p], x[p], out[p]) for p in parts(len(rows), size))
+        return out
+
+    def _look_up(self, rows: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+        """Write into `out` the columns that uniforms `x` (one row per entry of `rows`) draw;
+        `x` is overwritten."""
         x *= self.n
-        col = x.astype(index)  # truncation: the column, and what is left is the coin
+        col = x.astype(rows.dtype)  # truncation: the column, and what is left is the coin
         x -= col
         np.minimum(col, self.n - 1, out=col)
-        flat = col + (np.asarray(rows, dtype=index) * self.n)[:, None]
+        flat = col + (rows * self.n)[:, None]
         keep = x < self.prob.take(flat)  # `take`: faster than indexing by an array
-        out = self.alias.take(flat)
+        self.alias.take(flat, out=out)
         np.copyto(out, col, casting="unsafe", where=keep)
-        return out
 
     def implied(self) -> np.ndarray:
         """The distributions the tables sample from (rows, n): for testing exactness."""
@@ -193,9 +206,17 @@ class GuideTable:
         return cls(start, slots, p.indices.astype(dtype), edge, guide, n_cols)
 
     def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw `size` columns for each entry of `rows`: shape (len(rows), size)."""
+        """Draw `size` columns for each entry of `rows`: shape (len(rows), size); the lookups
+        run in parts on the model's threads, as `AliasTable.sample`'s."""
         rows = np.asarray(rows, dtype=np.int64)
         x = rng.random((rows.size, size))
+        out = np.empty(x.shape, dtype=self.cols.dtype)
+        run_each(partial(self._look_up, rows[p], x[p], out[p]) for p in parts(rows.size, size))
+        return out
+
+    def _look_up(self, rows: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+        """Write into `out` the columns that uniforms `x` (one row per entry of `rows`) draw;
+        `x` is overwritten."""
         x *= self.slots.take(rows)[:, None]
         start = self.start.take(rows)[:, None]
         slot = x.astype(self.start.dtype)  # x < slots[r] for every u < 1: floor stays in row
@@ -206,7 +227,7 @@ class GuideTable:
         while walk.size:
             flat_entry[walk] += 1
             walk = walk[self.edge[flat_entry[walk]] <= flat_x[walk]]
-        return self.cols.take(entry)
+        self.cols.take(entry, out=out)
 
     def implied(self) -> np.ndarray:
         """The distributions the tables sample from (rows, n_cols): for testing exactness."""
