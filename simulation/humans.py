@@ -156,8 +156,10 @@ class HumanPopulation(mesa.Agent):
             by_model[assisted[rng.random(assisted.size) < self.config.pure_ai]] = True
         tokens = np.empty((n, length), dtype=content.token_dtype)
         flat = tokens.ravel()  # a view: words are written by flat position
-        own = np.flatnonzero(~by_model)
-        flat[own] = content.sample_real_words(topics[own // length], 1, rng)[:, 0]
+        patterned_words = by_model.sum(axis=1)
+        own = np.flatnonzero(~by_model)  # in document order: each document's run of own words
+        own_topics = np.repeat(topics, length - patterned_words)
+        flat[own] = content.sample_real_words(own_topics, 1, rng)[:, 0]
         patterned = np.flatnonzero(by_model)
         rows = patterned // length
         helper = self.assistant[authors[rows]]
@@ -172,7 +174,7 @@ class HumanPopulation(mesa.Agent):
             self.site[authors],
             step,
             author=authors,
-            ai_fraction=by_model.sum(axis=1) / length,
+            ai_fraction=patterned_words / length,
         )
 
     def drafted(self, k: int, length: int) -> np.ndarray:

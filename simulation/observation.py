@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from simulation import metrics as M
+from simulation.threads import run_each
 
 if TYPE_CHECKING:
     from simulation.corpus import Documents
@@ -125,12 +127,16 @@ def observe_fits(model: WebEcosystem) -> FitObservation:
         missing_mass=M.missing_mass(content.topic_probs, content.word_probs, support),
         cross_entropy=float(
             np.mean(
-                [
-                    M.smoothed_cross_entropy(
-                        g.topic_probs_, g.word_probs_, model.held_out_topics, model.held_out_tokens
+                run_each(  # one model per task, on the model threads
+                    partial(
+                        M.smoothed_cross_entropy,
+                        g.topic_probs_,
+                        g.word_probs_,
+                        model.held_out_topics,
+                        model.held_out_tokens,
                     )
                     for g in generators
-                ]
+                )
             )
         ),
         support=M.support_per_topic(support, content.n_topics, content.n_words),
