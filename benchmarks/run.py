@@ -11,9 +11,11 @@ For each size (benchmarks/scenarios/<size>.yaml), alternately and each in a fres
   both for its step loop and as a whole process (start, numpy, tables, steps, exit).
 
 `ratio` (simulator steps / kernel loop) is the price of everything a step does beyond drawing
-words; `whole_ratio` (whole run / whole kernel process) adds start-up, construction and writing
-the results: what a user waits for. The cost curve doubles docs/step, humans, sites and models
-in turn from the small scenario and fits log-log slopes of the time per step. Results are
+words (the simulator counts crawls, refits and looks draws up on the model threads,
+simulation/threads.py; the kernel runs on one thread); `whole_ratio` (whole run / whole kernel
+process) adds start-up, construction and writing the results: what a user waits for. The
+cost curve doubles docs/step, humans, sites and models in turn from the small scenario and
+fits log-log slopes of the time per step. Results are
 appended to benchmarks/results.csv.
 
     python benchmarks/run.py                      # small, medium, large and the cost curve
@@ -86,10 +88,11 @@ def load_scenario(size: str, overrides: list[str]):
 
 def time_simulator(size: str, overrides: list[str]) -> dict[str, float]:
     """Build the model and run every step; seconds for construction and for the steps."""
-    from simulation.memory import keep_freed_memory
+    from simulation.memory import keep_freed_memory, one_blas_thread
     from simulation.runner import simulate
 
     keep_freed_memory()
+    one_blas_thread()  # as `ouroboros run` (simulation.memory.one_blas_thread_at_start)
     scenario = load_scenario(size, overrides)
     built = []  # when the model is built (the loop's step-0 callback)
     start = time.perf_counter()
@@ -186,9 +189,12 @@ def print_table(rows: list[dict]) -> None:
             f"{r['docs_per_s']:>11,.0f}{r['tokens_per_s']:>12,.0f}{r['agent_steps_per_s']:>12,.0f}"
             f"{r['peak_mib']:>10,.0f}{r['kernel_tokens_per_s']:>14,.0f}{r['ratio']:>7.2f}"
         )
+    from simulation.threads import thread_count
+
     print(
         "ratio = simulator step time / kernel time for the same tokens (lower is better); "
-        f"each the fastest of {rows[0]['repeats']} runs"
+        f"each the fastest of {rows[0]['repeats']} runs; the simulator on {thread_count()} "
+        "thread(s) (OUROBOROS_THREADS=1 for one), the kernel on one"
     )
     head = f"\n{'size':<7}{'whole s':>9}{'peak MiB':>10}{'kernel whole s':>16}{'whole ratio':>13}"
     print(head)

@@ -46,6 +46,18 @@ def keep_freed_memory() -> None:
     mallopt(-8, 1)  # M_ARENA_MAX: one arena for every thread
 
 
+def one_blas_thread_at_start() -> None:
+    """Ask numpy's BLAS for one thread before numpy loads (no import: `check` stays fast).
+
+    The model threads (`simulation.threads`) do a run's parallel work; OpenBLAS's own threads
+    spin for a while after every call and took the cores those threads need (a large run was
+    7% slower, benchmarks/PROFILE.md). Without effect once numpy is loaded: `one_blas_thread`
+    limits a running BLAS.
+    """
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
 def die_with_parent(parent: int) -> None:
     """Have the kernel SIGKILL this process when its parent dies (Linux), and exit at once if
     `parent` is gone already (it may die before the request takes hold).

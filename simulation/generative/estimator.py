@@ -124,6 +124,8 @@ class TopicWordModel:
             raise ValueError("count shapes do not match (n_topics,) and (n_topics, n_words)")
         if topic_counts.sum() <= 0 and self.smoothing == 0:
             raise ValueError("cannot fit on an empty training set without smoothing")
+        for name in ("word_probs_", "topic_table_", "word_table_"):  # the last fit's, freed
+            self.__dict__.pop(name, None)  # before the new one is built: less at the peak
         topic_p = topic_counts + self.smoothing  # counted shares: decoding leaves them alone
         topic_p *= 1.0 / topic_p.sum()
         word_p = counts
@@ -142,8 +144,6 @@ class TopicWordModel:
             word_p = fill_rows(word_p, empty, words, marginal[words] / marginal.sum())
         self.topic_probs_ = topic_p
         self.word_probs_ = word_p
-        for name in ("topic_table_", "word_table_"):  # the last fit's, freed before the new
-            self.__dict__.pop(name, None)  # ones are built: one set of tables less at the peak
         self.topic_table_ = sampler(as_csr(topic_p))
         self.word_table_ = sampler(word_p)
         return self

@@ -124,7 +124,7 @@ class AliasTable:
         rows = np.asarray(rows, dtype=index)
         x = rng.random((len(rows), size))
         out = np.empty(x.shape, dtype=self.alias.dtype)
-        run_each(partial(self._look_up, rows[p], x[p], out[p]) for p in parts(len(rows), size))
+        run_each([partial(self._look_up, rows[p], x[p], out[p]) for p in parts(len(rows), size)])
         return out
 
     def _look_up(self, rows: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
@@ -211,7 +211,7 @@ class GuideTable:
         rows = np.asarray(rows, dtype=np.int64)
         x = rng.random((rows.size, size))
         out = np.empty(x.shape, dtype=self.cols.dtype)
-        run_each(partial(self._look_up, rows[p], x[p], out[p]) for p in parts(rows.size, size))
+        run_each([partial(self._look_up, rows[p], x[p], out[p]) for p in parts(rows.size, size)])
         return out
 
     def _look_up(self, rows: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
