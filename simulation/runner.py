@@ -37,6 +37,7 @@ from simulation.memory import peak_measures, peak_memory_mib, reset_peak_memory
 from simulation.model import WebEcosystem
 from simulation.observation import topic_distributions
 from simulation.scenario import Scenario, ScenarioError, dump_yaml
+from simulation.threads import using_threads
 from simulation.twins import EFFECTS, FULL, TWIN, TWIN_OVERRIDES
 
 OnStep = Callable[[WebEcosystem], None]
@@ -154,14 +155,30 @@ def run_one(
     design_point: int = 0,
     replication: int = 0,
     on_step: Callable[[], None] | None = None,
+    threads: int | None = None,
 ) -> RunOutput:
     """Simulate one run to the end and return its metrics (one row per step, step 0 included).
 
     With `counterfactuals` on, the run's twins are simulated after it on the same seed, one at
-    a time (the peak memory is one model's), and every row gets a `twin` column.
+    a time (the peak memory is one model's), and every row gets a `twin` column. `threads`, if
+    given, is the number of model threads for this run (`simulation.threads`; else the
+    process's): a sweep's workers pass 1, as they already fill the cores. Results are the same
+    on any number.
     """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.model_validate(scenario)
+    with using_threads(threads):
+        return _run_one(scenario, run_id, design_point, replication, on_step)
+
+
+def _run_one(
+    scenario: Scenario,
+    run_id: int,
+    design_point: int,
+    replication: int,
+    on_step: Callable[[], None] | None,
+) -> RunOutput:
+    """`run_one` once the scenario is validated and the threads set."""
     reset = reset_peak_memory()
     started = time.perf_counter()
     twins = twin_scenarios(scenario)

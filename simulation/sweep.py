@@ -192,7 +192,7 @@ def execute(
         key = (row.arm, int(row.design_point))
         config = configs.setdefault(key, design.config(*key))
         run_id, point, rep = int(row.run_id), int(row.design_point), int(row.replication)
-        futures[executor.submit(run_one, config, run_id, point, rep)] = run_id
+        futures[executor.submit(run_one, config, run_id, point, rep, threads=1)] = run_id
     try:
         for future in as_completed(futures):
             run_id = futures[future]

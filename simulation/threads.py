@@ -9,8 +9,8 @@ run's results are bit-identical on any number of threads.
 
 A run uses up to `MAX_THREADS` threads, fewer if fewer cores are available or if the
 environment asks for fewer: `OUROBOROS_THREADS`, else `OMP_NUM_THREADS` (which Dask's nanny
-sets to 1 in its workers). A process that already runs one simulation per core (a sweep's pool
-worker) uses one (`use_threads(1)`, `simulation.memory.init_worker`).
+sets to 1 in its workers). A process that already runs one simulation per core uses one
+(`use_threads(1)`): a sweep's runs, on a process pool or Dask (`run_one(threads=1)`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 THREADS_ENV = "OUROBOROS_THREADS"
@@ -55,6 +56,19 @@ def use_threads(count: int | None) -> None:
     default, `thread_count`'s)."""
     global _chosen
     _chosen = None if count is None else max(1, int(count))
+
+
+@contextmanager
+def using_threads(count: int | None) -> Iterator[None]:
+    """`use_threads(count)` for the body of a `with`, then the setting from before again
+    (None: leave the setting as it is)."""
+    before = _chosen
+    if count is not None:
+        use_threads(count)
+    try:
+        yield
+    finally:
+        use_threads(before)
 
 
 def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:

@@ -101,10 +101,10 @@ def test_arms_share_random_numbers(tmp_path):
 def test_a_failing_run_is_recorded_and_the_rest_finish(tmp_path, tmp_path_factory, monkeypatch):
     real = sweeps.run_one
 
-    def flaky(config, run_id, *args):
+    def flaky(config, run_id, *args, **kwargs):
         if run_id == 5:
             raise ValueError("boom\nsecond line")
-        return real(config, run_id, *args)
+        return real(config, run_id, *args, **kwargs)
 
     scenario = _sweep_scenario()
     folder, design = sweeps.create(scenario, tmp_path / "a")

@@ -99,3 +99,18 @@ def test_thread_count_is_capped_by_cores_the_environment_and_use_threads(
     assert threads.thread_count() == 1
     threads.use_threads(None)
     assert threads.thread_count() == 2
+
+
+def test_a_runs_thread_count_holds_for_that_run_only(monkeypatch, restore_threads):
+    seen = []
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with threads.using_threads(1):
+        seen.append(threads.thread_count())
+        with threads.using_threads(None):  # None leaves the setting alone
+            seen.append(threads.thread_count())
+    seen.append(threads.thread_count())
+    assert seen == [1, 1, 2]
+    run_one(small_scenario(steps=1), threads=1)  # as a sweep's worker runs it
+    assert threads.thread_count() == 2
