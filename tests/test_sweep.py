@@ -102,6 +102,7 @@ def test_a_failing_run_is_recorded_and_the_rest_finish(tmp_path, tmp_path_factor
     real = sweeps.run_one
 
     def flaky(config, run_id, *args, **kwargs):
+        assert kwargs == {"threads": 1}  # a sweep's worker is busy with one run: one thread
         if run_id == 5:
             raise ValueError("boom\nsecond line")
         return real(config, run_id, *args, **kwargs)
