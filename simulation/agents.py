@@ -179,7 +179,7 @@ class WebCrawler(mesa.Agent):
     def crawl(self) -> FilterResult | None:
         """Crawl (fresh documents since the last crawl, or the whole web) and filter; the
         archive feeds the human reserve. Returns what passes, for `deliver` (None when there
-        was nothing to crawl); the model delivers every crawl after all have been made."""
+        was nothing to crawl)."""
         step, corpus, archive = self.model.steps, self.model.corpus, self.model.archive
         first = 0 if self.config.scope == "all" else self.last_crawl + 1
         candidates = corpus.since(first if step > 0 else 0)

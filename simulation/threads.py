@@ -1,11 +1,13 @@
-"""Threads for the models' work at a generation boundary: counting crawls and refitting.
+"""Threads for a run's work that draws no random numbers: the models' turns at a generation
+boundary (counting crawls, refitting), sampling tables' lookups and the fits' metrics.
 
 Every crawler's documents are counted into its model's pool, and every model refits, at each
 generation boundary: ten models' turns are most of a large run's time. That work draws no
 random numbers and spends its time in numpy and scipy loops that release the GIL, so the
-models' turns run side by side on threads (~1.8x on two cores, benchmarks/PROFILE.md). The
-random draws stay on the model's thread, in agent order (`WebEcosystem.new_generation`), so a
-run's results are bit-identical on any number of threads.
+models' turns run side by side on threads (counting and refitting ten large models: 1.7-1.9x
+on two cores, benchmarks/PROFILE.md). The random draws stay on the model's thread, in agent
+order (`WebEcosystem.crawl_and_retrain`; a table draws its uniforms before its lookups are
+split), so a run's results are bit-identical on any number of threads.
 
 A run uses up to `MAX_THREADS` threads, fewer if fewer cores are available or if the
 environment asks for fewer: `OUROBOROS_THREADS`, else `OMP_NUM_THREADS` (which Dask's nanny
@@ -90,12 +92,14 @@ def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:
             _executor[1].shutdown()
         _executor = (count, ThreadPoolExecutor(count, thread_name_prefix=PREFIX))
     futures: list[Future] = []
-    for task in tasks:
-        running = [future for future in futures if not future.done()]
-        if len(running) >= count:
-            wait(running, return_when=FIRST_COMPLETED)
-        futures.append(_executor[1].submit(task))
-    wait(futures)
+    try:
+        for task in tasks:
+            running = [future for future in futures if not future.done()]
+            if len(running) >= count:
+                wait(running, return_when=FIRST_COMPLETED)
+            futures.append(_executor[1].submit(task))
+    finally:  # also when preparing a task raised: no task outlives the call
+        wait(futures)
     return [future.result() for future in futures]
 
 

@@ -114,3 +114,20 @@ def test_a_runs_thread_count_holds_for_that_run_only(monkeypatch, restore_thread
     assert seen == [1, 1, 2]
     run_one(small_scenario(steps=1), threads=1)  # as a sweep's worker runs it
     assert threads.thread_count() == 2
+
+
+def test_run_each_waits_for_running_tasks_when_preparing_one_raises(restore_threads):
+    threads.use_threads(2)
+    ended = []
+
+    def slow() -> None:
+        time.sleep(0.05)
+        ended.append(True)
+
+    def tasks():
+        yield slow
+        raise RuntimeError("a crawl failed")
+
+    with pytest.raises(RuntimeError, match="a crawl failed"):
+        threads.run_each(tasks())
+    assert ended == [True]
