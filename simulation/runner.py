@@ -160,31 +160,18 @@ def run_one(
     """Simulate one run to the end and return its metrics (one row per step, step 0 included).
 
     With `counterfactuals` on, the run's twins are simulated after it on the same seed, one at
-    a time (the peak memory is one model's), and every row gets a `twin` column. `threads`, if
-    given, is the number of model threads for this run (`simulation.threads`; else the
-    process's): a sweep's workers pass 1, as they already fill the cores. Results are the same
-    on any number.
+    a time (the peak memory is one model's), and every row gets a `twin` column. `threads`:
+    this run's model threads (`simulation.threads`; a sweep's workers, busy already, pass 1).
     """
     if not isinstance(scenario, Scenario):
         scenario = Scenario.model_validate(scenario)
-    with using_threads(threads):
-        return _run_one(scenario, run_id, design_point, replication, on_step)
-
-
-def _run_one(
-    scenario: Scenario,
-    run_id: int,
-    design_point: int,
-    replication: int,
-    on_step: Callable[[], None] | None,
-) -> RunOutput:
-    """`run_one` once the scenario is validated and the threads set."""
     reset = reset_peak_memory()
     started = time.perf_counter()
     twins = twin_scenarios(scenario)
     metrics, dists = [], []
     for name, config in twins.items():
-        frame, dist = _simulate_tables(config, run_id, design_point, replication, on_step)
+        with using_threads(threads):
+            frame, dist = _simulate_tables(config, run_id, design_point, replication, on_step)
         if len(twins) > 1:
             frame.insert(2, TWIN, name)
             dist.insert(2, TWIN, name)
