@@ -27,7 +27,7 @@ from typing import Any
 
 THREADS_ENV = "OUROBOROS_THREADS"
 MAX_THREADS = 4  # each thread holds one fit's temporaries: memory grows with the count
-GRAIN = 1 << 19  # cells of elementwise work worth a thread of their own (~5 ms, measured)
+GRAIN = 1 << 17  # cells of elementwise work worth a thread of their own (~3 ms, measured)
 PREFIX = "ouroboros-model"  # the threads' names
 
 _chosen: int | None = None
