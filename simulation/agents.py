@@ -71,7 +71,7 @@ class AIModel(mesa.Agent):
         """
         rng = self.rng
         if self.farm_topics == "demand":
-            demand = self.model.humans.mix()
+            demand = self.model.interest_mix()
             topics = rng.choice(demand.size, size=n, p=demand / demand.sum())
         else:
             topics = self.generator.sample_topics(n, rng)

@@ -110,6 +110,15 @@ class WebEcosystem(mesa.Model):
         """The web crawlers, one per AI model, in the models' order."""
         return self.agents_by_type[WebCrawler]
 
+    def interest_mix(self) -> np.ndarray:
+        """The humans' interest mix (`HumanPopulation.mix`) as they publish this step: every
+        farm under `farm_topics: demand` reads it, so it is computed once per step (humans
+        change their interests only when they read, at the start of a step)."""
+        cached = getattr(self, "_interest_mix", None)
+        if cached is None or cached[0] != self.steps:
+            cached = self._interest_mix = (self.steps, self.humans.mix())
+        return cached[1]
+
     @property
     def ai_share(self) -> float:
         """AI share of the new documents scheduled for the current step."""
