@@ -106,6 +106,11 @@ class Corpus:
             docs.site, weights=docs.synthetic, minlength=self.n_sites
         ).astype(np.int64)
 
+    def release(self) -> None:
+        """Drop the documents `since` concatenated last (a crawl's candidates: 100 MB in the
+        large benchmark); the next query concatenates anew."""
+        self._last_since = None
+
     def since(self, step: int) -> Documents | None:
         """Documents published at steps >= `step`, or None if there are none.
 

@@ -168,6 +168,7 @@ class WebEcosystem(mesa.Model):
         """
         crawls = ((crawler, crawler.crawl()) for crawler in self.crawlers)
         run_each(partial(crawler.deliver, kept) for crawler, kept in crawls if kept is not None)
+        self.corpus.release()  # the crawls' shared candidates, not needed while models refit
         training = ((ai, ai.training_set()) for ai in self.ai_models)
         run_each(partial(ai.refit, stats) for ai, stats in training if stats is not None)
 

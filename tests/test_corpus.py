@@ -102,6 +102,9 @@ def test_since_is_cached_until_the_next_publish():
     corpus.publish(batch(3, 3), 3)
     after = corpus.since(1)
     assert after is not again and len(after) == len(again) + 3
+    corpus.release()  # the model drops the crawls' candidates before its models refit
+    anew = corpus.since(1)
+    assert anew is not after and anew.step.tolist() == after.step.tolist()
 
 
 def test_per_site_counts_count_every_document_and_every_synthetic_one():
