@@ -82,21 +82,13 @@ class AIModel(mesa.Agent):
             topics, tokens, site, step, ai_author=self.index, ai_fraction=1.0, labeled=labeled
         )
 
-    def retrain(self) -> None:
-        """Refit on the pool's training set; an empty set (all filtered out) keeps the model.
-
-        With `models.feedback` off, a fitted model never refits: it stays the fit on the pre-AI
-        archive (the no-feedback counterfactual), while its crawler still crawls, so the
-        detector metrics go on. The model steps this in two halves, `training_set` (which may
-        draw) and `refit` (which does not), to run the models' refits side by side.
-        """
-        stats = self.training_set()
-        if stats is not None:
-            self.refit(stats)
-
     def training_set(self) -> TrainingStats | None:
         """What the next fit learns from (a subsample draws from this agent's `rng`), or None
-        if the model keeps its fit: feedback off once fitted, or nothing passed the filters."""
+        if the model keeps its fit: an empty set (all filtered out) keeps the model, and with
+        `models.feedback` off a fitted model never refits: it stays the fit on the pre-AI
+        archive (the no-feedback counterfactual), while its crawler still crawls, so the
+        detector metrics go on. Retraining is `refit(training_set())`, in two halves so that
+        the models' refits, which draw nothing, run side by side."""
         if self.fitted and not self.model.config.models.feedback:
             return None
         stats: TrainingStats = self.pool.training_set(self.rng)

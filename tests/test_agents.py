@@ -250,7 +250,7 @@ def test_retrain_fits_the_pool_and_keeps_the_model_when_it_is_empty(small_model)
     weights = np.where(batch.synthetic, 2.0, 1.0)
     ai.pool = TrainingPool("replace", model.content.n_topics, model.content.n_words)
     ai.pool.add(batch, weights)
-    ai.retrain()
+    ai.refit(ai.training_set())
     assert ai.train_synthetic_share == 0.5
     expected_topics = np.zeros(model.content.n_topics)
     expected_topics[3] = 1.0
@@ -259,7 +259,7 @@ def test_retrain_fits_the_pool_and_keeps_the_model_when_it_is_empty(small_model)
     assert ai.cross_entropy == ai.generator.cross_entropy(*held_out)
     fitted = ai.generator.word_probs_.copy()
     ai.pool.add(batch.take(np.zeros(0, dtype=np.int64)), np.zeros(0))  # all filtered out
-    ai.retrain()
+    assert ai.training_set() is None  # nothing to refit on: the model keeps its fit
     assert (ai.generator.word_probs_ != fitted).nnz == 0
     assert ai.train_synthetic_share == 0.5
     assert ai.cross_entropy == ai.generator.cross_entropy(*held_out)
