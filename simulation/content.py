@@ -60,11 +60,7 @@ class ContentSpace:
     """
 
     def __init__(self, config: Content, rng: np.random.Generator):
-        self.config = config
-        self.n_topics = config.n_topics
-        self.n_words = config.n_words
-        self.doc_length = config.doc_length
-        self.token_dtype = np.uint16 if config.n_words <= 65536 else np.uint32
+        self._configure(config)
         if config.vocabulary == "wordfreq-en":
             self.words, base = wordfreq_base(config.n_words)
         else:
@@ -82,6 +78,37 @@ class ContentSpace:
         # large world), so every real document is drawn exactly as such a model draws it.
         self.topic_table = AliasTable.build(self.topic_probs * (1.0 / self.topic_probs.sum()))
         self.word_table = AliasTable.build(decoded(self.word_probs))
+
+    def _configure(self, config: Content) -> None:
+        self.config = config
+        self.n_topics = config.n_topics
+        self.n_words = config.n_words
+        self.doc_length = config.doc_length
+        self.token_dtype = np.uint16 if config.n_words <= 65536 else np.uint32
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything drawn or built for this space, by name (`from_arrays` takes it back)."""
+        return {
+            "words": np.array(self.words),
+            "topic_probs": self.topic_probs,
+            "word_probs": self.word_probs,
+            "topic_keep": self.topic_table.prob,
+            "topic_alias": self.topic_table.alias,
+            "word_keep": self.word_table.prob,
+            "word_alias": self.word_table.alias,
+        }
+
+    @classmethod
+    def from_arrays(cls, config: Content, arrays: dict[str, np.ndarray]) -> ContentSpace:
+        """The space of `config` whose `arrays()` these are, without drawing it again (a world
+        kept on disk, `simulation.world_cache`)."""
+        space = cls.__new__(cls)
+        space._configure(config)
+        space.words = tuple(arrays["words"].tolist())
+        space.topic_probs, space.word_probs = arrays["topic_probs"], arrays["word_probs"]
+        space.topic_table = AliasTable(arrays["topic_keep"], arrays["topic_alias"], config.n_topics)
+        space.word_table = AliasTable(arrays["word_keep"], arrays["word_alias"], config.n_words)
+        return space
 
     def tail_topics(self, fraction: float) -> np.ndarray:
         """Boolean mask of the rarest topics that together hold at most `fraction` of p*.

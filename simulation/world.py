@@ -5,8 +5,9 @@ Both are drawn from the root seed's own stream and depend on nothing but the see
 lives in the same world. Building it (p*'s K x V distributions and their sampling tables) is
 most of a model's construction time, so a process builds each world once and shares it,
 read-only, with every model it builds afterwards: a run's replications, a pool worker's or a
-Dask worker's successive sweep runs, a test module's models. Sharing changes no result: the
-world's stream is consumed only here.
+Dask worker's successive sweep runs, a test module's models; and keeps it on disk for the
+processes that come later (`simulation.world_cache`). Sharing changes no result: the world's
+stream is consumed only here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from simulation import world_cache
 from simulation.content import ContentSpace
 from simulation.scenario import Content, Scenario
 
@@ -40,7 +42,27 @@ class World:
 
 @lru_cache(maxsize=WORLDS_KEPT)
 def build_world(seed: int, content: Content) -> World:
-    """The world of a root seed and a `content` section, built once per process."""
+    """The world of a root seed and a `content` section, built once per process: loaded from
+    the worlds kept on disk (`simulation.world_cache`) or drawn, then kept there."""
+    saved = world_cache.load(seed, content)
+    if saved is not None:
+        space = ContentSpace.from_arrays(content, saved)
+        return World(space, saved["held_out_topics"], saved["held_out_tokens"])
+    world = draw_world(seed, content)
+    world_cache.save(
+        seed,
+        content,
+        {
+            **world.content.arrays(),
+            "held_out_topics": world.held_out_topics,
+            "held_out_tokens": world.held_out_tokens,
+        },
+    )
+    return world
+
+
+def draw_world(seed: int, content: Content) -> World:
+    """Draw the world of a root seed and a `content` section from the seed's own stream."""
     rng = world_rng(seed)
     space = ContentSpace(content, rng)
     topics, tokens = space.sample_real(HELD_OUT_DOCS, rng)

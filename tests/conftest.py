@@ -23,6 +23,9 @@ PINNED_KERNELS = {
 }
 for _name, _value in PINNED_KERNELS.items():
     os.environ.setdefault(_name, _value)
+# No worlds kept on disk by the tests or the commands they start (tests/test_world_cache.py
+# turns the cache on in a temporary folder).
+os.environ.setdefault("OUROBOROS_CACHE", "off")
 
 import numpy as np
 import pandas as pd

@@ -36,6 +36,7 @@ def test_bench_small_runs_and_appends_a_result(tmp_path):
     args = ["--size", "small", "--steps", "2", "--repeat", "1", "--no-curve"]
     stdout = run_script("benchmarks/run.py", *args, "--results", str(results))
     assert "kernel tok/s" in stdout and "fastest of 1 runs" in stdout and "whole ratio" in stdout
+    assert "cold ratio" in stdout
     old, row = list(csv.DictReader(results.open()))
     assert old["commit"] == "abc" and old["ratio"] == "3.5" and old["repeats"] == ""
     assert old["whole_ratio"] == ""
@@ -49,6 +50,9 @@ def test_bench_small_runs_and_appends_a_result(tmp_path):
     )
     assert float(row["whole_ratio"]) == pytest.approx(
         float(row["whole_s"]) / float(row["kernel_whole_s"]), rel=0.01
+    )
+    assert float(row["whole_cold_ratio"]) == pytest.approx(
+        float(row["whole_cold_s"]) / float(row["kernel_whole_s"]), rel=0.01
     )
 
 
