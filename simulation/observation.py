@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from simulation import metrics as M
-from simulation.threads import run_each
+from simulation.threads import parts, run_each
 
 if TYPE_CHECKING:
     from simulation.corpus import Documents
@@ -74,9 +74,9 @@ def observe(model: WebEcosystem) -> Observation:
     observation = Observation(
         step=model.steps,
         topic_counts=np.bincount(docs.topic, minlength=content.n_topics),
-        word_counts=np.bincount(docs.tokens.ravel(), minlength=content.n_words),
+        word_counts=word_counts(docs.tokens, content.n_words),
         model_topic_probs=model_topic_probs(model),
-        archive_topic_counts=np.bincount(model.archive.topic, minlength=content.n_topics),
+        archive_topic_counts=archive_topic_counts(model),
         detector_precision=precision,
         detector_recall=recall,
         human_flag_rate=M.human_flag_rate(flagged, synthetic),
@@ -143,6 +143,25 @@ def observe_fits(model: WebEcosystem) -> FitObservation:
     )
     model._fit_observation = observation
     return observation
+
+
+def word_counts(tokens: np.ndarray, n_words: int) -> np.ndarray:
+    """(V,) occurrences of each word in `tokens`, counted in parts on the model threads and
+    summed (integers: the same counts in any order); a large run's window holds 6.4 M words,
+    24 ms on one thread."""
+    flat = tokens.ravel()
+    counts = run_each([partial(np.bincount, flat[p], minlength=n_words) for p in parts(flat.size)])
+    return np.sum(counts, axis=0)
+
+
+def archive_topic_counts(model: WebEcosystem) -> np.ndarray:
+    """(K,) documents per topic of the pre-AI archive, counted once per model: the archive
+    does not change."""
+    cached: np.ndarray | None = getattr(model, "_archive_topic_counts", None)
+    if cached is None:
+        cached = np.bincount(model.archive.topic, minlength=model.content.n_topics)
+        model._archive_topic_counts = cached
+    return cached
 
 
 def ai_bins(ai_fraction: np.ndarray) -> np.ndarray:

@@ -35,6 +35,18 @@ def test_lookup_returns_stored_values_and_zero_elsewhere():
     assert lookup(as_csr(np.zeros((2, 3))), np.array([1]), np.array([1])).tolist() == [0.0]
 
 
+def test_lookup_equals_dense_indexing_on_random_matrices():
+    rng = np.random.default_rng(5)
+    for _ in range(200):  # shapes from 1 x 1, fills from empty to full
+        n_rows, n_cols = rng.integers(1, 30), rng.integers(1, 60)
+        dense = rng.random((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < rng.random())
+        rows = rng.integers(n_rows, size=(6, 4))
+        cols = rng.integers(n_cols, size=(6, 4)).astype(np.uint16)
+        got = lookup(as_csr(dense), rows, cols)
+        assert got.shape == (6, 4)
+        assert np.array_equal(got, dense[rows, cols])
+
+
 def test_count_documents_conserves_counts_and_weights():
     rng = np.random.default_rng(2)
     topics = rng.integers(4, size=100)

@@ -162,13 +162,28 @@ def top_k(p: sp.csr_array, k: int) -> sp.csr_array:
 
 
 def lookup(p: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Values p[rows[i], cols[i]] of a canonical CSR matrix (0 where nothing is stored)."""
-    n_cols = p.shape[1]
-    keys = _entry_rows(p).astype(np.int64) * n_cols + p.indices
-    query = np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(keys, query), max(keys.size - 1, 0))
-    found = keys[pos] == query if keys.size else np.zeros(query.shape, dtype=bool)
-    return np.where(found, p.data[pos] if keys.size else 0.0, 0.0)
+    """Values p[rows[i], cols[i]] of a canonical CSR matrix (0 where nothing is stored).
+
+    Every query bisects its own row's sorted columns, all queries at once: O(queries · log
+    row length), where keys for every stored entry cost O(support) (a large fit: 2.4 M).
+    """
+    rows, cols = np.broadcast_arrays(np.asarray(rows, dtype=np.intp), np.asarray(cols))
+    indptr = p.indptr.astype(np.intp)
+    low, high = indptr[rows], indptr[rows + 1]  # the answer lies in [low, high]
+    last = max(p.nnz - 1, 0)
+    while True:
+        open_ = low < high
+        if not open_.any():
+            break
+        mid = (low + high) >> 1
+        right = open_ & (p.indices.take(np.minimum(mid, last)) < cols)
+        np.copyto(low, mid + 1, where=right)
+        np.copyto(high, mid, where=open_ & ~right)
+    if p.nnz == 0:
+        return np.zeros(rows.shape)
+    at = np.minimum(low, last)
+    found = (low < indptr[rows + 1]) & (p.indices.take(at) == cols)
+    return np.where(found, p.data.take(at), 0.0)
 
 
 def count_documents(
