@@ -45,13 +45,19 @@ DRAWN_BY = ("simulation.world", "simulation.content", "simulation.generative.tab
 
 
 def cache_folder() -> Path | None:
-    """Where worlds are kept, or None when `OUROBOROS_CACHE=off`."""
+    """Where worlds are kept, or None when `OUROBOROS_CACHE=off` (or no folder is named and
+    there is no home folder)."""
     asked = os.environ.get(CACHE_ENV, "").strip()
     if asked.lower() == "off":
         return None
     if asked:
         return Path(asked).expanduser() / "worlds"
-    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if not base:
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:  # no home folder to be found: nowhere to keep worlds
+            return None
     return Path(base) / "ouroboros" / "worlds"
 
 

@@ -144,3 +144,55 @@ def test_an_abandoned_temporary_folder_is_cleared(cache):
     build_world(5, small_scenario().content)
     assert not abandoned.exists()
     assert saving.exists()  # another process may still be saving it
+
+
+def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(world_cache.CACHE_ENV, str(tmp_path / "mine"))
+    assert world_cache.cache_folder() == tmp_path / "mine" / "worlds"
+    monkeypatch.setenv(world_cache.CACHE_ENV, "OFF")
+    assert world_cache.cache_folder() is None
+    monkeypatch.delenv(world_cache.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert world_cache.cache_folder() == tmp_path / "xdg" / "ouroboros" / "worlds"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert world_cache.cache_folder() == tmp_path / "home" / ".cache" / "ouroboros" / "worlds"
+
+    def no_home() -> None:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(world_cache.Path, "home", no_home)
+    assert world_cache.cache_folder() is None  # then worlds are drawn, never kept
+
+
+def test_ouroboros_run_keeps_the_world_and_reuses_it_with_the_same_results(tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    from simulation.cli import app
+
+    content = {"vocabulary": "zipf", "n_words": 2000, "n_topics": 60, "doc_length": 16}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(small_scenario(steps=3, content=content).to_dict()))
+    worlds = tmp_path / "cache" / "worlds"
+
+    def run(name: str, cache: str) -> bytes:
+        monkeypatch.setenv(world_cache.CACHE_ENV, cache)
+        build_world.cache_clear()  # as in a new process
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["run", str(path), "--out", str(out), "-q"])
+        assert result.exit_code == 0, result.output
+        (folder,) = out.iterdir()
+        return (folder / "metrics.parquet").read_bytes()
+
+    found = []  # what each run found on disk
+    load = world_cache.load
+    monkeypatch.setattr(world_cache, "load", lambda *key: found.append(load(*key)) or found[-1])
+    drawn = run("off", "off")
+    assert not worlds.exists()
+    first = run("first", str(worlds.parent))  # draws the world and keeps it
+    assert len(saved_worlds(worlds)) == 1
+    loaded = run("second", str(worlds.parent))
+    assert [world is not None for world in found] == [False, False, True]
+    assert drawn == first == loaded
+    build_world.cache_clear()
