@@ -153,19 +153,24 @@ class WebCrawler(mesa.Agent):
         order = np.lexsort((rng.random(net.n_sites), hops))
         return order[np.isfinite(hops[order])]
 
-    def collect(self, candidates: Documents) -> Documents:
-        """Visit sites in order and take their documents until the budget is spent."""
+    def collect(self, candidates: Documents, site_counts: np.ndarray | None = None) -> Documents:
+        """Visit sites in order and take their documents until the budget is spent.
+
+        `site_counts`, the candidates' documents per site, may be passed when known (every
+        crawler of a generation crawls the same candidates: `Corpus.site_counts_since`).
+        """
         order = self.visit_order()
-        per_site = np.bincount(candidates.site, minlength=self.network.n_sites)[order]
+        if site_counts is None:
+            site_counts = np.bincount(candidates.site, minlength=self.network.n_sites)
+        per_site = site_counts[order]
         # The first `full` sites fit the budget whole; the next gives its first documents.
         full = int(np.searchsorted(np.cumsum(per_site), self.config.budget, side="right"))
-        rank = np.full(self.network.n_sites, order.size, dtype=np.int64)
-        rank[order] = np.arange(order.size)
-        doc_rank = rank[candidates.site]
-        take = doc_rank < full
+        whole = np.zeros(self.network.n_sites, dtype=bool)
+        whole[order[:full]] = True
+        take = whole[candidates.site]
         if full < order.size:
             left = self.config.budget - int(per_site[:full].sum())
-            take[np.flatnonzero(doc_rank == full)[:left]] = True
+            take[np.flatnonzero(candidates.site == order[full])[:left]] = True
         return candidates.take(take)
 
     def crawl(self) -> FilterResult | None:
@@ -174,11 +179,12 @@ class WebCrawler(mesa.Agent):
         was nothing to crawl)."""
         step, corpus, archive = self.model.steps, self.model.corpus, self.model.archive
         first = 0 if self.config.scope == "all" else self.last_crawl + 1
-        candidates = corpus.since(first if step > 0 else 0)
+        first = first if step > 0 else 0
+        candidates = corpus.since(first)
         self.last_crawl = step
         if candidates is None or len(candidates) == 0:
             return None
-        crawled = self.collect(candidates)
+        crawled = self.collect(candidates, corpus.site_counts_since(first))
         result = self.filter.apply(crawled, archive, self.rng)
         self.flagged, self.synthetic = result.flagged, result.synthetic
         self.ai_fraction = crawled.ai_fraction

@@ -92,6 +92,7 @@ class Corpus:
         self.docs_per_site = np.zeros(n_sites, dtype=np.int64)
         self.synthetic_per_site = np.zeros(n_sites, dtype=np.int64)
         self._last_since: tuple[int, Documents | None] | None = None  # until the next publish
+        self._last_site_counts: tuple[int, np.ndarray] | None = None  # the same
 
     def __len__(self) -> int:
         return int(self.docs_per_site.sum())
@@ -100,7 +101,7 @@ class Corpus:
         """Append a step's documents."""
         self._blocks.append(docs)
         self._block_step.append(step)
-        self._last_since = None
+        self._last_since = self._last_site_counts = None
         self.docs_per_site += np.bincount(docs.site, minlength=self.n_sites)
         self.synthetic_per_site += np.bincount(
             docs.site, weights=docs.synthetic, minlength=self.n_sites
@@ -109,7 +110,7 @@ class Corpus:
     def release(self) -> None:
         """Drop the documents `since` concatenated last (a crawl's candidates: 100 MB in the
         large benchmark); the next query concatenates anew."""
-        self._last_since = None
+        self._last_since = self._last_site_counts = None
 
     def since(self, step: int) -> Documents | None:
         """Documents published at steps >= `step`, or None if there are none.
@@ -123,9 +124,18 @@ class Corpus:
         self._last_since = (step, docs)
         return docs
 
+    def site_counts_since(self, step: int) -> np.ndarray:
+        """(sites,) documents per site among those published at steps >= `step`, counted once
+        for every crawler of a generation."""
+        if self._last_site_counts is None or self._last_site_counts[0] != step:
+            docs = self.since(step)
+            site = docs.site if docs is not None else np.zeros(0, dtype=np.int32)
+            self._last_site_counts = (step, np.bincount(site, minlength=self.n_sites))
+        return self._last_site_counts[1]
+
     def forget_before(self, step: int) -> None:
         """Drop the blocks of steps before `step`: their tokens are what fills memory."""
         keep = [i for i, s in enumerate(self._block_step) if s >= step]
         self._blocks = [self._blocks[i] for i in keep]
         self._block_step = [self._block_step[i] for i in keep]
-        self._last_since = None
+        self._last_since = self._last_site_counts = None

@@ -152,7 +152,9 @@ def test_crawl_scope_fresh_takes_documents_since_the_last_crawl(scope, first_ste
     crawler = model.crawlers[0]
     seen = []
     original = crawler.collect
-    monkeypatch.setattr(crawler, "collect", lambda docs: seen.append(docs) or original(docs))
+    monkeypatch.setattr(
+        crawler, "collect", lambda docs, *counts: seen.append(docs) or original(docs, *counts)
+    )
     model.step()
     model.step()  # step 4: a generation boundary
     (candidates,) = seen
@@ -161,6 +163,19 @@ def test_crawl_scope_fresh_takes_documents_since_the_last_crawl(scope, first_ste
     web = scenario.web
     expected = {"fresh": 2 * web.docs_per_step, "all": web.archive_docs + 4 * web.docs_per_step}
     assert len(candidates) == expected[scope]
+
+
+def test_a_crawl_given_the_site_counts_takes_what_it_takes_without_them(small_model):
+    fresh = small_model.corpus.since(0)
+    counts = small_model.corpus.site_counts_since(0)
+    assert np.array_equal(counts, np.bincount(fresh.site, minlength=small_model.network.n_sites))
+    crawler = small_model.crawlers[0]
+    state = crawler.rng.bit_generator.state
+    given = crawler.collect(fresh, counts)
+    crawler.rng.bit_generator.state = state  # the same visit order
+    counted = crawler.collect(fresh)
+    assert np.array_equal(given.topic, counted.topic) and np.array_equal(given.site, counted.site)
+    assert len(given) == crawler.config.budget
 
 
 def test_crawl_hands_what_passes_the_filter_to_the_target_pool():

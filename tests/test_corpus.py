@@ -115,6 +115,17 @@ def test_per_site_counts_count_every_document_and_every_synthetic_one():
     assert np.array_equal(corpus.synthetic_per_site, synthetic) and synthetic.sum() > 0
 
 
+def test_site_counts_since_count_the_documents_since_and_follow_publishing():
+    corpus, blocks = corpus_of_steps(0, 1, 2)
+    for s in range(4):
+        sites = np.concatenate([b.site for b in blocks[s:]] + [np.zeros(0, dtype=np.int32)])
+        assert np.array_equal(corpus.site_counts_since(s), np.bincount(sites, minlength=N_SITES))
+    counts = corpus.site_counts_since(1)
+    assert corpus.site_counts_since(1) is counts  # counted once for every crawler
+    corpus.publish(batch(7, 3), 3)
+    assert corpus.site_counts_since(1).sum() == counts.sum() + 7
+
+
 def test_forget_before_drops_old_blocks_but_keeps_the_counts():
     corpus, blocks = corpus_of_steps(0, 1, 2, 3)
     counts, synthetic, total = (

@@ -139,8 +139,9 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     tie[has] = low[has] == np.maximum.reduceat(at_values, first[has])
     # Equal values: entry k of the row has mass above + k·v before it.
     take = np.ceil(np.divide(limit - above, low, out=np.full(rows_n, np.inf), where=low > 0))
-    stop = first + np.minimum(take, per_row).astype(np.int64)  # where each row's kept run ends
-    keep[at] = np.arange(at.size) < np.repeat(stop, per_row)
+    kept = np.minimum(take, per_row).astype(np.int64)  # each row's first `kept` entries of `at`
+    runs = np.column_stack([kept, per_row - kept]).ravel()  # kept, then dropped, row by row
+    keep[at] = np.repeat(np.tile([True, False], rows_n), runs)
     if not tie.all():  # rows whose boundary bucket holds several values: sort those entries
         mixed = np.flatnonzero(np.repeat(~tie, per_row))
         m_rows = np.repeat(every, per_row)[mixed]
