@@ -132,16 +132,18 @@ def missing_mass(
     """
     words = np.asarray(reality_words, dtype=np.float64)
     n_topics, n_words = words.shape
-    rows = support // n_words
+    per_topic = support_per_topic(support, n_topics, n_words)
+    rows = np.repeat(np.arange(n_topics), per_topic)  # the topic of each key (keys are sorted)
     covered = np.bincount(rows, weights=words.ravel()[support], minlength=n_topics)
-    full = np.bincount(rows, minlength=n_topics) == n_words
+    full = per_topic == n_words
     outside = np.where(full, 0.0, np.maximum(words.sum(axis=1) - covered, 0.0))
     return float(np.asarray(reality_topics, dtype=np.float64) @ outside)
 
 
 def support_per_topic(support: np.ndarray, n_topics: int, n_words: int) -> np.ndarray:
-    """Number of words with nonzero probability in each topic (K,), from `joint_support` keys."""
-    return np.bincount(support // n_words, minlength=n_topics)
+    """Number of words with nonzero probability in each topic (K,), from `joint_support` keys
+    (sorted: each topic's keys are a run, found by bisection)."""
+    return np.diff(np.searchsorted(support, np.arange(n_topics + 1, dtype=np.int64) * n_words))
 
 
 def smoothed_cross_entropy(
