@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from simulation.generative import as_csr, count_documents, lookup, normalise, nucleus, top_k
+from simulation.generative import as_csr, count_documents, lookup, normalise, nucleus, sparse, top_k
+from tests.conftest import stable_sort_nucleus
 
 
 def test_nucleus_keeps_smallest_top_set():
@@ -26,6 +27,24 @@ def test_top_k_and_normalise():
     p = as_csr(np.array([[1.0, 3.0, 3.0, 2.0], [0.0, 0.0, 0.0, 0.0]]))
     assert top_k(p, 2).toarray().tolist() == [[0, 3.0, 3.0, 0], [0, 0, 0, 0]]
     assert normalise(top_k(p, 3)).toarray().tolist() == [[0, 0.375, 0.375, 0.25], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("block", [1, 5, 64])
+def test_nucleus_in_blocks_of_rows_is_the_nucleus_in_one(block, monkeypatch):
+    rng = np.random.default_rng(11)
+    counts = rng.poisson(rng.gamma(0.3, 3.0, size=(40, 60)))  # tied counts, empty rows
+    counts[3] = 0
+    counts[7] = rng.integers(1, 1000, size=60)  # a row longer than any block
+    p = normalise(as_csr(counts.astype(np.float64)))
+    p.data[::7] *= 1 + 1e-9  # near-ties in the cutoff buckets: the sorted path
+    whole = nucleus(p, 0.9)
+    monkeypatch.setattr(sparse, "NUCLEUS_BLOCK", block)
+    blocked = nucleus(p, 0.9)
+    assert np.array_equal(blocked.indptr, whole.indptr)
+    assert np.array_equal(blocked.indices, whole.indices)
+    assert np.array_equal(blocked.data, whole.data)
+    reference = stable_sort_nucleus(p.toarray(), 0.9)
+    assert np.array_equal(blocked.toarray() > 0, reference > 0)
 
 
 def test_lookup_returns_stored_values_and_zero_elsewhere():

@@ -8,10 +8,13 @@ canonical form (rows in order, sorted columns) so that later steps can skip re-c
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.sparse as sp
 
 N_BUCKETS = 512  # value buckets of the nucleus: 16 per octave over 32 octaves, then one
+NUCLEUS_BLOCK = 1 << 16  # entries per block of rows in `nucleus` (measured: 2^15-2^18 alike)
 
 
 def _entry_rows(p: sp.csr_array) -> np.ndarray:
@@ -106,17 +109,34 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     Ties at the cutoff keep the first entries by column, as a stable descending sort would.
     Rather than sorting every row, a histogram of the mass per (row, value bucket) finds the
     bucket holding each row's cutoff; only that bucket's entries are resolved exactly: by a
-    rank when they share one value (the usual case for counts), else by sorting them.
+    rank when they share one value (the usual case for counts), else by sorting them. Rows
+    are handled in blocks of about `NUCLEUS_BLOCK` entries, so that a block's temporaries
+    stay in a core's cache (a large fit: 64 -> 47 ms); each row's cutoff is its own, so the
+    blocks change nothing.
     """
     if top_p >= 1.0 or p.nnz == 0:
         return p
-    rows_n = p.shape[0]
     values = p.data
-    n_entries = np.diff(p.indptr)
+    top = values.view(np.uint16)[3::4].max()  # the bucket scale, shared by every block
+    indptr = p.indptr.astype(np.int64)
+    starts = np.searchsorted(indptr, np.arange(0, p.nnz, NUCLEUS_BLOCK), side="right") - 1
+    bounds = np.unique(np.concatenate([[0], starts, [p.shape[0]]]))
+    keep = np.empty(p.nnz, dtype=bool)
+    for first, last in itertools.pairwise(bounds):
+        low, high = indptr[first], indptr[last]
+        keep[low:high] = _nucleus_keep(values[low:high], indptr[first : last + 1] - low, top_p, top)
+    return _mask_entries(p, keep)
+
+
+def _nucleus_keep(values: np.ndarray, indptr: np.ndarray, top_p: float, top: int) -> np.ndarray:
+    """Which entries of a block of rows (`values` and their row pointers) `nucleus` keeps;
+    `top` is the largest top-16-bit pattern of the whole matrix."""
+    rows_n = indptr.size - 1
+    n_entries = np.diff(indptr)
     # The top 16 bits of a non-negative float64 (sign, exponent, 4 mantissa bits) order it:
     # key = row · N_BUCKETS + bucket, where bucket 0 holds the largest values.
     bits = values.view(np.uint16)[3::4]
-    key = np.subtract(bits.max(), bits, dtype=np.int32)
+    key = np.subtract(top, bits, dtype=np.int32)
     np.clip(key, 0, N_BUCKETS - 1, out=key)  # (0 only matters for a stray -0.0)
     key += np.repeat(np.arange(0, rows_n * N_BUCKETS, N_BUCKETS, dtype=np.int32), n_entries)
     hist = np.bincount(key, weights=values, minlength=rows_n * N_BUCKETS)
@@ -130,7 +150,7 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     keep = key < cut_key
     at = np.flatnonzero(key == cut_key)
     at_values = values[at]
-    per_row = np.diff(np.searchsorted(at, p.indptr))
+    per_row = np.diff(np.searchsorted(at, indptr))
     first = np.cumsum(per_row) - per_row
     has = np.flatnonzero(per_row)
     low = np.zeros(rows_n)
@@ -149,7 +169,7 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
         m_rows, m_values = m_rows[order], at_values[mixed[order]]
         before = above[m_rows] + _exclusive_row_cumsum(m_rows, m_values)
         keep[at[mixed[order]]] = before < limit[m_rows]
-    return _mask_entries(p, keep)
+    return keep
 
 
 def top_k(p: sp.csr_array, k: int) -> sp.csr_array:
