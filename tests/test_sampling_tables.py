@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulation.generative import AliasTable, GuideTable, as_csr, sampler
+from simulation.generative import AliasTable, GuideTable, as_csr, sampler, tables
 from simulation.generative.tables import GUIDE_SLOTS
 
 
@@ -35,6 +35,23 @@ def test_guide_tables_reproduce_distribution_exactly(rows, n, seed, sparsity):
         assert np.all(own < n)  # entries counted from the row's start
         edges = table.edge[table.start[r] : table.start[r] + n]
         assert np.all(np.diff(edges) >= 0) and edges[-1] == table.slots[r] == GUIDE_SLOTS * n
+
+
+@pytest.mark.parametrize("block", [1, 7, 50])
+def test_guide_tables_built_in_blocks_of_rows_are_the_tables_built_at_once(block, monkeypatch):
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.full(120, 0.2), size=30) * (rng.random((30, 120)) < 0.3)
+    p[4] = 0.0  # an empty row
+    whole = GuideTable.build(as_csr(p))
+    monkeypatch.setattr(tables, "ROW_BLOCK", block)
+    blocked = GuideTable.build(as_csr(p))
+    for name in ("start", "slots", "cols", "edge", "guide"):
+        assert np.array_equal(getattr(blocked, name), getattr(whole, name)), name
+    rows = np.flatnonzero(p.sum(axis=1) > 0)  # an empty row cannot be sampled
+    assert np.array_equal(
+        blocked.sample(rows, 1000, np.random.default_rng(9)),
+        whole.sample(rows, 1000, np.random.default_rng(9)),
+    )
 
 
 def build_table(kind: str, p: np.ndarray):

@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
-from simulation.generative.sparse import _row_sums
+from simulation.generative.sparse import ROW_BLOCK, _row_sums, row_blocks
 from simulation.threads import parts, run_each
 
 DENSE_FILL = 0.5  # distributions at least this full get alias tables, sparser ones guide tables
@@ -192,18 +192,32 @@ class GuideTable:
         edge -= np.repeat(edge[first] - width_first, n[nonempty])
         np.minimum(edge, np.repeat(slots, n), out=edge)
         edge[last] = slots[nonempty]
-        # Entry e fills the slots from the previous entry's ceil (0 at a row's start) to its
-        # own; the ceil of a tiny negative rounding is 0. Temporaries are kept small: an
-        # entry's slot count and its number within its row, not global entry numbers.
-        filled = np.ceil(edge)
-        filled[1:] -= filled[:-1].copy()
-        filled[first] = np.ceil(edge[first])
         dtype = np.uint16 if n_cols <= 65536 else np.uint32  # holds a column and a row's entry
-        local = np.arange(edge.size, dtype=np.int64)
-        local -= np.repeat(indptr[:-1], n)
-        guide = np.repeat(local.astype(dtype), filled.astype(np.intp))
+        guide = np.empty(GUIDE_SLOTS * edge.size, dtype=dtype)
+        for low_row, high_row in row_blocks(indptr, ROW_BLOCK):  # temporaries stay in cache
+            low, high = indptr[low_row], indptr[high_row]
+            guide[GUIDE_SLOTS * low : GUIDE_SLOTS * high] = cls._guide_block(
+                edge[low:high], indptr[low_row : high_row + 1] - low, dtype
+            )
         start = indptr[:-1].astype(np.int32 if guide.size < 2**31 else np.int64)
         return cls(start, slots, p.indices.astype(dtype), edge, guide, n_cols)
+
+    @staticmethod
+    def _guide_block(edge: np.ndarray, indptr: np.ndarray, dtype: type) -> np.ndarray:
+        """The guide slots of a block of whole rows, from their entries' `edge`s and the
+        block's row pointers: each entry's number within its row, once per slot it fills.
+
+        Entry e fills the slots from the previous entry's ceil (0 at a row's start) to its
+        own; the ceil of a tiny negative rounding is 0.
+        """
+        n = np.diff(indptr)
+        filled = np.ceil(edge)
+        filled[1:] -= filled[:-1].copy()
+        first = indptr[:-1][n > 0]
+        filled[first] = np.ceil(edge[first])
+        local = np.arange(edge.size, dtype=np.int64)
+        local -= np.repeat(indptr[:-1], n)
+        return np.repeat(local.astype(dtype), filled.astype(np.intp))
 
     def sample(self, rows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
         """Draw `size` columns for each entry of `rows`: shape (len(rows), size); the lookups
