@@ -54,6 +54,19 @@ def test_guide_tables_built_in_blocks_of_rows_are_the_tables_built_at_once(block
     )
 
 
+def test_alias_tables_built_in_blocks_on_threads_are_the_tables_built_at_once(monkeypatch):
+    from simulation import threads
+
+    p = np.random.default_rng(4).dirichlet(np.full(50, 0.3), size=40)
+    whole = AliasTable.build(p)
+    monkeypatch.setattr(tables, "ALIAS_BLOCK_CELLS", 3 * 50)  # 14 blocks of 3 rows
+    for count in (1, 4):
+        with threads.using_threads(count):
+            blocked = AliasTable.build(p)
+        assert np.array_equal(blocked.prob, whole.prob)
+        assert np.array_equal(blocked.alias, whole.alias)
+
+
 def build_table(kind: str, p: np.ndarray):
     return AliasTable.build(p) if kind == "alias" else GuideTable.build(as_csr(p))
 

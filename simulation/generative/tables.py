@@ -40,16 +40,21 @@ class AliasTable:
         whose excess runs out mid-way becomes small and borrows from the next large. The
         pairing is one stable merge of the two sorted tapes. Rows are built in blocks of
         about `ALIAS_BLOCK_CELLS` cells, which bounds the temporaries (a few times the
-        block's size) whatever the matrix; each row's table is the same in any block.
+        block's size) whatever the matrix; each row's table is the same in any block. The
+        blocks are built side by side on the model threads (`threads.run_each`): p*'s tables
+        are most of the time it takes to draw a world.
         """
         p = np.atleast_2d(np.asarray(p, dtype=np.float64))
         rows, n = p.shape
         prob = np.empty(rows * n)
         alias = np.empty(rows * n, dtype=np.uint16 if n <= 65536 else np.uint32)
         block = max(1, ALIAS_BLOCK_CELLS // n)
-        for first in range(0, rows, block):
+
+        def build_block(first: int) -> None:
             cells = slice(first * n, min(first + block, rows) * n)
             prob[cells], alias[cells] = cls._build_block(p[first : first + block], first)
+
+        run_each([partial(build_block, first) for first in range(0, rows, block)])
         return cls(prob=prob, alias=alias, n=n)
 
     @staticmethod
