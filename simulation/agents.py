@@ -178,8 +178,7 @@ class WebCrawler(mesa.Agent):
         archive feeds the human reserve. Returns what passes, for `deliver` (None when there
         was nothing to crawl)."""
         step, corpus, archive = self.model.steps, self.model.corpus, self.model.archive
-        first = 0 if self.config.scope == "all" else self.last_crawl + 1
-        first = first if step > 0 else 0
+        first = 0 if self.config.scope == "all" or step == 0 else self.last_crawl + 1
         candidates = corpus.since(first)
         self.last_crawl = step
         if candidates is None or len(candidates) == 0:

@@ -39,6 +39,20 @@ class World:
     held_out_topics: np.ndarray
     held_out_tokens: np.ndarray
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything drawn for this world, by name (`from_arrays` takes it back)."""
+        return {
+            **self.content.arrays(),
+            "held_out_topics": self.held_out_topics,
+            "held_out_tokens": self.held_out_tokens,
+        }
+
+    @classmethod
+    def from_arrays(cls, content: Content, arrays: dict[str, np.ndarray]) -> World:
+        """The world of a `content` section whose `arrays()` these are."""
+        space = ContentSpace.from_arrays(content, arrays)
+        return cls(space, arrays["held_out_topics"], arrays["held_out_tokens"])
+
 
 @lru_cache(maxsize=WORLDS_KEPT)
 def build_world(seed: int, content: Content) -> World:
@@ -46,18 +60,9 @@ def build_world(seed: int, content: Content) -> World:
     the worlds kept on disk (`simulation.world_cache`) or drawn, then kept there."""
     saved = world_cache.load(seed, content)
     if saved is not None:
-        space = ContentSpace.from_arrays(content, saved)
-        return World(space, saved["held_out_topics"], saved["held_out_tokens"])
+        return World.from_arrays(content, saved)
     world = draw_world(seed, content)
-    world_cache.save(
-        seed,
-        content,
-        {
-            **world.content.arrays(),
-            "held_out_topics": world.held_out_topics,
-            "held_out_tokens": world.held_out_tokens,
-        },
-    )
+    world_cache.save(seed, content, world.arrays())
     return world
 
 

@@ -98,7 +98,7 @@ def load(seed: int, content: Content) -> dict[str, np.ndarray] | None:
         names = json.loads((place / "world.json").read_text())["arrays"]
         arrays = {name: _mapped(place / f"{name}.npy") for name in names}
         os.utime(place)  # recently used: evicted last
-    except (OSError, ValueError, KeyError):
+    except (OSError, EOFError, ValueError, KeyError):
         shutil.rmtree(place, ignore_errors=True)
         return None
     return arrays

@@ -31,14 +31,6 @@ def saved_worlds(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def world_arrays(world) -> dict[str, np.ndarray]:
-    return {
-        **world.content.arrays(),
-        "held_out_topics": world.held_out_topics,
-        "held_out_tokens": world.held_out_tokens,
-    }
-
-
 def test_a_loaded_world_is_the_drawn_world_bit_for_bit(cache):
     scenario = small_scenario()
     drawn = build_world(scenario.seed, scenario.content)
@@ -47,8 +39,8 @@ def test_a_loaded_world_is_the_drawn_world_bit_for_bit(cache):
     loaded = build_world(scenario.seed, scenario.content)
     assert loaded is not drawn
     assert loaded.content.words == drawn.content.words
-    expected = world_arrays(drawn)
-    for name, array in world_arrays(loaded).items():
+    expected = drawn.arrays()
+    for name, array in loaded.arrays().items():
         assert array.dtype == expected[name].dtype, name
         assert np.array_equal(array, expected[name]), name
         assert name == "words" or not array.flags.writeable, name  # words: a tuple
@@ -89,7 +81,7 @@ def test_small_worlds_are_not_kept(tmp_path, monkeypatch):
     monkeypatch.setenv(world_cache.CACHE_ENV, str(tmp_path))
     scenario = small_scenario()  # 40 topics x 300 words
     assert not world_cache.worth_keeping(scenario.content)
-    world_cache.save(scenario.seed, scenario.content, world_arrays(draw_world(7, scenario.content)))
+    world_cache.save(scenario.seed, scenario.content, draw_world(7, scenario.content).arrays())
     assert saved_worlds(tmp_path / "worlds") == []
 
 
