@@ -2,8 +2,8 @@
 `content` section drew, instead of drawing it again.
 
 Drawing a world (p*, its sampling tables and the held-out documents, `simulation.world`) takes
-a large scenario's run 3.3 s and a medium one's 1 s, plus 0.4 s to read wordfreq's list; loading
-it back takes milliseconds. Each world is a folder of `.npy` files, memory-mapped read-only when
+a process about 2 s for the large benchmark and 1-1.5 s for the medium one, wordfreq's word list
+included; loading it back takes 10 ms. Each world is a folder of `.npy` files, memory-mapped read-only when
 loaded, so the processes of a sweep on one machine share one copy of it in memory.
 
 A world is found by a key that holds everything its arrays depend on: the seed, the `content`
