@@ -3,8 +3,9 @@
 
 Drawing a world (p*, its sampling tables and the held-out documents, `simulation.world`) takes
 a process about 2 s for the large benchmark and 1-1.5 s for the medium one, wordfreq's word list
-included; loading it back takes 10 ms. Each world is a folder of `.npy` files, memory-mapped read-only when
-loaded, so the processes of a sweep on one machine share one copy of it in memory.
+included; loading it back takes 10 ms. Each world is a folder of `.npy` files, memory-mapped
+read-only when loaded, so the processes of a sweep on one machine share one copy of it in
+memory.
 
 A world is found by a key that holds everything its arrays depend on: the seed, the `content`
 section, numpy's version and the CPU features its kernels use (their rounding can differ in the
