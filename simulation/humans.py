@@ -157,9 +157,9 @@ class HumanPopulation(mesa.Agent):
         tokens = np.empty((n, length), dtype=content.token_dtype)
         flat = tokens.ravel()  # a view: words are written by flat position
         patterned_words = by_model.sum(axis=1)
-        own = np.flatnonzero(~by_model)  # in document order: each document's run of own words
-        own_topics = np.repeat(topics, length - patterned_words)
-        flat[own] = content.sample_real_words(own_topics, 1, rng)[:, 0]
+        own_topics = np.repeat(topics, length - patterned_words)  # each document's own words
+        # A mask writes in document order, as `own_topics` runs (faster than flat indices).
+        tokens[~by_model] = content.sample_real_words(own_topics, 1, rng)[:, 0]
         patterned = np.flatnonzero(by_model)
         rows = patterned // length
         helper = self.assistant[authors[rows]]
