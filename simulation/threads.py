@@ -79,8 +79,9 @@ def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:
     Tasks are taken from `tasks` one at a time, when a thread is free, so a generator that
     prepares the next task (a crawl's draws) runs on this thread while the threads work and
     holds one task's input per thread, plus the one it prepares. A task must draw no random
-    numbers and change only its own agent. If tasks raise, the first one's exception is
-    raised here, once every task has ended.
+    numbers and write nothing another task reads or writes: its own agent, or its own slice
+    of a shared output. If tasks raise, the first one's exception is raised here, once every
+    task has ended.
     """
     global _executor
     count = thread_count()

@@ -195,9 +195,11 @@ def lookup(p: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     row length), where keys for every stored entry cost O(support) (a large fit: 2.4 M).
     """
     rows, cols = np.broadcast_arrays(np.asarray(rows, dtype=np.intp), np.asarray(cols))
+    if p.nnz == 0:
+        return np.zeros(rows.shape)
     indptr = p.indptr.astype(np.intp)
     low, high = indptr[rows], indptr[rows + 1]  # the answer lies in [low, high]
-    last = max(p.nnz - 1, 0)
+    last = p.nnz - 1
     while True:
         open_ = low < high
         if not open_.any():
@@ -206,8 +208,6 @@ def lookup(p: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         right = open_ & (p.indices.take(np.minimum(mid, last)) < cols)
         np.copyto(low, mid + 1, where=right)
         np.copyto(high, mid, where=open_ & ~right)
-    if p.nnz == 0:
-        return np.zeros(rows.shape)
     at = np.minimum(low, last)
     found = (low < indptr[rows + 1]) & (p.indices.take(at) == cols)
     return np.where(found, p.data.take(at), 0.0)
