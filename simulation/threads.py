@@ -27,10 +27,13 @@ from typing import Any
 
 THREADS_ENV = "OUROBOROS_THREADS"
 MAX_THREADS = 4  # each thread holds one fit's temporaries: memory grows with the count
-GRAIN = 1 << 17  # cells of elementwise work worth a thread of their own (~3 ms, measured)
+# Cells of work worth a thread of their own: ~0.6 ms of table lookups, ten times a hand-over to
+# the threads (~60 us, measured). 2^17 kept a medium model's publishing on one thread.
+GRAIN = 1 << 15
 PREFIX = "ouroboros-model"  # the threads' names
 
-_chosen: int | None = None
+_chosen: int | None = None  # this process's count (`use_threads`)
+_run = threading.local()  # a run's own count, on the thread that runs it (`using_threads`)
 _executor: tuple[int, ThreadPoolExecutor] | None = None  # its thread count and itself
 
 
@@ -42,7 +45,11 @@ def available_cores() -> int:
 
 
 def thread_count() -> int:
-    """Threads a run of this process uses for the models' turns (at least 1)."""
+    """Threads a run of this process uses for the models' turns (at least 1): the calling
+    thread's run's count, else this process's, else the cores and the environment's."""
+    own = getattr(_run, "count", None)
+    if own is not None:
+        return own
     if _chosen is not None:
         return _chosen
     count = min(MAX_THREADS, available_cores())
@@ -62,15 +69,20 @@ def use_threads(count: int | None) -> None:
 
 @contextmanager
 def using_threads(count: int | None) -> Iterator[None]:
-    """`use_threads(count)` for the body of a `with`, then the setting from before again
-    (None: leave the setting as it is)."""
-    before = _chosen
+    """`count` threads for the body of a `with` on the calling thread only, then its setting
+    from before again (None: leave the setting as it is).
+
+    Per thread, so that runs side by side on threads of one process (a Dask worker started
+    with several threads) each keep their own count and none outlives its run: one process-wide
+    setting, saved and restored by each run, was left at 1 after interleaved sweep runs.
+    """
+    before = getattr(_run, "count", None)
     if count is not None:
-        use_threads(count)
+        _run.count = max(1, int(count))
     try:
         yield
     finally:
-        use_threads(before)
+        _run.count = before
 
 
 def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:

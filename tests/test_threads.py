@@ -131,3 +131,35 @@ def test_run_each_waits_for_running_tasks_when_preparing_one_raises(restore_thre
     with pytest.raises(RuntimeError, match="a crawl failed"):
         threads.run_each(tasks())
     assert ended == [True]
+
+
+def test_runs_on_threads_side_by_side_keep_their_own_count(monkeypatch, restore_threads):
+    """Two runs on threads of one process, interleaved as a sweep's in-process runs are (the
+    first ends while the second still runs): each sees its own count, and none outlives it."""
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first() -> None:
+        with threads.using_threads(1):
+            first_in.set()
+            second_in.wait()
+            seen["first"] = threads.thread_count()
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait()
+        with threads.using_threads(3):
+            second_in.set()
+            first_out.wait()
+            seen["second"] = threads.thread_count()
+
+    workers = [threading.Thread(target=run) for run in (first, second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
+    assert seen == {"first": 1, "second": 3}
+    assert threads.thread_count() == 4
