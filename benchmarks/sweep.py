@@ -9,7 +9,7 @@ mean, i.e. what a run costs beyond simulating (start-up, pools, writing parts, a
 speed-up from 1 to 2 workers is checked against issue 16's target (>= 1.8). Rows are appended
 to benchmarks/sweep_results.csv.
 
-    python benchmarks/sweep.py                                 # the demo sweep, ~7 minutes
+    python benchmarks/sweep.py                                 # the demo sweep, ~2-5 minutes
     python benchmarks/sweep.py --set steps=12                  # quicker: shorter runs
 """
 
