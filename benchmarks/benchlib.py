@@ -18,6 +18,8 @@ HERE = ROOT / "benchmarks"
 sys.path.insert(0, str(ROOT))  # benchmark this checkout, whatever is installed
 OUROBOROS = Path(sys.executable).with_name("ouroboros")  # the CLI of this interpreter's venv
 
+from simulation.memory import NUMPY_AT_START  # noqa: E402  (the path above finds it)
+
 
 @dataclass(frozen=True)
 class Timed:
@@ -38,11 +40,14 @@ def timed_process(cmd: list[str], label: str) -> Timed:
     `os.wait4` reaps the child and returns its own resource usage: the peak of this child
     alone, where `getrusage(RUSAGE_CHILDREN)` holds the largest of all children so far.
     Output goes to temporary files, so no pipe can fill up while we wait. A failure exits with
-    the child's error output and `label`.
+    the child's error output and `label`. Every process, the kernel included, starts with the
+    numpy settings `ouroboros` starts with (`NUMPY_AT_START`, where the environment does not
+    set them), so that both sides of a ratio allocate memory alike.
     """
+    env = {**NUMPY_AT_START, **os.environ}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen

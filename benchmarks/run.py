@@ -100,7 +100,7 @@ def time_simulator(size: str, overrides: list[str]) -> dict[str, float]:
     from simulation.runner import simulate
 
     keep_freed_memory()
-    one_blas_thread()  # as `ouroboros run` (simulation.memory.one_blas_thread_at_start)
+    one_blas_thread()  # as `ouroboros run`; numpy's other settings: benchlib.timed_process
     scenario = load_scenario(size, overrides)
     built = []  # when the model is built (the loop's step-0 callback)
     start = time.perf_counter()

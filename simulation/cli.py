@@ -70,10 +70,10 @@ def main(
     ] = False,
 ) -> None:
     """Ouroboros: simulate model collapse on the open web."""
-    from simulation.memory import keep_freed_memory, one_blas_thread_at_start
+    from simulation.memory import keep_freed_memory, numpy_settings_at_start
 
     keep_freed_memory()
-    one_blas_thread_at_start()
+    numpy_settings_at_start()
 
 
 Twins = Annotated[

@@ -46,16 +46,31 @@ def keep_freed_memory() -> None:
     mallopt(-8, 1)  # M_ARENA_MAX: one arena for every thread
 
 
-def one_blas_thread_at_start() -> None:
-    """Ask numpy's BLAS for one thread before numpy loads (no import: `check` stays fast).
+NUMPY_AT_START = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMPY_MADVISE_HUGEPAGE": "0",
+}  # read once, when numpy loads; `numpy_settings_at_start` says why each
 
-    The model threads (`simulation.threads`) do a run's parallel work; OpenBLAS's own threads
-    spin for a while after every call and took the cores those threads need (a large run was
-    7% slower, benchmarks/PROFILE.md). Without effect once numpy is loaded: `one_blas_thread`
-    limits a running BLAS.
+
+def numpy_settings_at_start() -> None:
+    """Set numpy's start-up settings (`NUMPY_AT_START`) unless the user set them, before numpy
+    loads (no import: `check` stays fast). Without effect once numpy is loaded. No effect on
+    results.
+
+    - One BLAS thread: the model threads (`simulation.threads`) do a run's parallel work;
+      OpenBLAS's own threads spin for a while after every call and took the cores those
+      threads need (a large run was 7% slower, benchmarks/PROFILE.md). `one_blas_thread`
+      limits a BLAS that is running already.
+    - Small (4 KiB) pages: numpy asks Linux for transparent huge pages for every array of
+      4 MiB or more ("madvise hugepage on Linux", numpy.org/devdocs/reference/global_state.html).
+      On a virtual machine whose host takes back the guest's free memory, a huge page's first
+      touch can cost milliseconds (512 MiB: 3.9 s, against 0.2 s in small pages), so a
+      process's first use of its memory varied by seconds, and a medium run took 4.2 s in small
+      pages against 5.3-5.5 s in huge ones, with the same user time (benchmarks/PROFILE.md).
     """
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
+    for name, value in NUMPY_AT_START.items():
+        os.environ.setdefault(name, value)
 
 
 def die_with_parent(parent: int) -> None:

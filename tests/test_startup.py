@@ -9,6 +9,7 @@ looking at what a fresh interpreter has imported after each command, not by timi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from simulation import budget
+from simulation.memory import NUMPY_AT_START
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_LIBRARIES = ("mesa", "pandas", "scipy", "matplotlib", "dask", "networkx", "SALib")
@@ -106,3 +108,36 @@ def test_budget_quadrature_is_numpys_gauss_hermite_rule():
     nodes, weights = np.polynomial.hermite_e.hermegauss(16)
     assert np.array_equal(budget._NODES, nodes)
     assert np.array_equal(budget._WEIGHTS, weights / weights.sum())
+
+
+# A fresh interpreter runs `check` through the CLI, then loads numpy as `run` would; it prints
+# numpy's huge-page choice and its BLAS thread setting.
+NUMPY_CHILD = """
+import json, os
+from simulation.cli import app
+
+try:
+    app(["check", "scenarios/baseline.yaml"])
+except SystemExit:
+    pass
+import numpy
+huge = numpy._core.multiarray._get_madvise_hugepage()
+print(json.dumps([huge, os.environ["OPENBLAS_NUM_THREADS"]]))
+"""
+
+
+def _numpy_settings(**env: str) -> list:
+    environ = {k: v for k, v in os.environ.items() if k not in NUMPY_AT_START} | env
+    out = subprocess.run(
+        [sys.executable, "-c", NUMPY_CHILD], capture_output=True, text=True, cwd=ROOT, env=environ
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_ouroboros_loads_numpy_with_small_pages_and_one_blas_thread():
+    assert _numpy_settings() == [False, "1"]
+
+
+def test_a_users_numpy_settings_win():
+    assert _numpy_settings(NUMPY_MADVISE_HUGEPAGE="1", OPENBLAS_NUM_THREADS="2") == [True, "2"]
