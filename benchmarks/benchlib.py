@@ -34,7 +34,7 @@ class Timed:
         return json.loads(self.stdout.strip().splitlines()[-1])
 
 
-def timed_process(cmd: list[str], label: str) -> Timed:
+def timed_process(cmd: list[str], label: str, env: dict[str, str] | None = None) -> Timed:
     """Run `cmd` in the project folder; wall time from spawn to exit and its peak memory.
 
     `os.wait4` reaps the child and returns its own resource usage: the peak of this child
@@ -42,9 +42,9 @@ def timed_process(cmd: list[str], label: str) -> Timed:
     Output goes to temporary files, so no pipe can fill up while we wait. A failure exits with
     the child's error output and `label`. Every process, the kernel included, starts with the
     numpy settings `ouroboros` starts with (`NUMPY_AT_START`, where the environment does not
-    set them), so that both sides of a ratio allocate memory alike.
+    set them); `env` is set over them.
     """
-    env = {**NUMPY_AT_START, **os.environ}
+    env = {**NUMPY_AT_START, **os.environ, **(env or {})}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
