@@ -80,3 +80,14 @@ def test_count_documents_conserves_counts_and_weights():
     dense = np.zeros((4, 7))
     np.add.at(dense, (np.repeat(topics, 5), tokens.ravel()), 1.0)
     assert np.array_equal(wc1.toarray(), dense)
+
+
+@pytest.mark.parametrize("n_keys", [1, 7, 10_000, 2**40, 2**62])  # 2**62: argsort's fallback
+def test_stable_sort_is_the_stable_argsort(n_keys):
+    rng = np.random.default_rng(n_keys % 1000)
+    for size in (0, 1, 2, 1000):
+        keys = rng.integers(min(n_keys, 50), size=size).astype(np.int64) * (n_keys // 50 or 1)
+        ordered, order = sparse._stable_sort(keys, n_keys)
+        expected = np.argsort(keys, kind="stable")
+        assert np.array_equal(order, expected)
+        assert np.array_equal(ordered, keys[expected]) and ordered.dtype == keys.dtype

@@ -224,7 +224,8 @@ def count_documents(
     topic (a K x V CSR matrix).
 
     Equal weights give integer counts, counted as runs of sorted keys (`_count_keys`);
-    unequal ones are summed per (topic, word) key after a stable sort, in document order.
+    unequal ones are summed per (topic, word) key over its words in document order (a stable
+    sort, `_stable_sort`: the same sums, bit for bit, on every run).
     """
     topics = np.asarray(topics, dtype=np.int64)
     tokens = np.asarray(tokens)
@@ -237,9 +238,9 @@ def count_documents(
     else:
         key_type = np.int32 if n_topics * n_words < 2**31 else np.int64
         keys = (topics.astype(key_type)[:, None] * n_words + tokens.astype(key_type)).ravel()
-        order = np.argsort(keys, kind="stable")
-        first, _ = _runs(keys[order])
-        unique = keys[order[first]]
+        ordered, order = _stable_sort(keys, n_topics * n_words)
+        first, _ = _runs(ordered)
+        unique = ordered[first].astype(np.int64)
         word_w = np.repeat(np.asarray(weights, dtype=np.float64), tokens.shape[1])
         values = np.add.reduceat(word_w[order], first) if first.size else np.zeros(0)
     if not np.all(values):  # documents of weight zero add nothing
@@ -249,6 +250,26 @@ def count_documents(
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_topics))])
     columns = (unique - rows * n_words).astype(np.int32)
     return topic_counts, _csr(values, columns, indptr.astype(index), (n_topics, n_words))
+
+
+def _stable_sort(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """`keys` (non-negative, below `n_keys`) sorted, and the stable order that sorts them:
+    equal keys keep their order, so sums over a key's entries run in document order.
+
+    Each key is packed with its position into one 64-bit value and the values are sorted,
+    not arg-sorted (numpy's SIMD sort: ~6x a stable `argsort`, 0.06 against 0.35 s for 3 M
+    keys here); positions are distinct, so the order is the stable one. Keys and positions
+    too many for 64 bits fall back to `argsort(kind="stable")`.
+    """
+    shift = max(int(keys.size - 1).bit_length(), 1)
+    if (max(n_keys - 1, 1)).bit_length() + shift > 64:
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+    packed = keys.astype(np.uint64) << np.uint64(shift)
+    packed |= np.arange(keys.size, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64((1 << shift) - 1)).astype(np.intp)
+    return (packed >> np.uint64(shift)).astype(keys.dtype), order
 
 
 def _count_keys(
