@@ -262,7 +262,7 @@ def _stable_sort(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]
     too many for 64 bits fall back to `argsort(kind="stable")`.
     """
     shift = max(int(keys.size - 1).bit_length(), 1)
-    if (max(n_keys - 1, 1)).bit_length() + shift > 64:
+    if max(n_keys - 1, 1).bit_length() + shift > 64:
         order = np.argsort(keys, kind="stable")
         return keys[order], order
     packed = keys.astype(np.uint64) << np.uint64(shift)
