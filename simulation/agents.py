@@ -14,6 +14,7 @@ import numpy as np
 
 from simulation.corpus import Documents
 from simulation.generative import TopicWordModel
+from simulation.metrics import smoothed_cross_entropy
 from simulation.policies import CrawlFilter, FilterResult, TrainingPool, TrainingStats
 from simulation.scenario import Crawlers, Models
 
@@ -95,17 +96,26 @@ class AIModel(mesa.Agent):
         return stats if stats.total_weight > 0 else None
 
     def refit(self, stats: TrainingStats) -> None:
-        """Fit the generator to `stats` (no random draws). The cross-entropy on the world's
-        held-out documents changes only here, so it is scored once per fit rather than once
-        per step."""
+        """Fit the generator to `stats` (no random draws), then score it on the world's
+        held-out documents (`score_held_out`): the score changes only here, so it is computed
+        once per fit, on the refit's thread, rather than once per step."""
         self.generator.fit_counts(stats.topic_counts, stats.word_counts)
-        world = self.model
-        self.cross_entropy = self.generator.cross_entropy(
-            world.held_out_topics, world.held_out_tokens
-        )
+        self.score_held_out()
         self.train_synthetic_share = stats.synthetic_share
         self.train_token_share = stats.model_token_share
         self.train_topic_counts = stats.topic_counts
+
+    def score_held_out(self) -> None:
+        """`cross_entropy`: the generator's smoothed cross-entropy on the world's held-out
+        documents (`metrics.smoothed_cross_entropy`), whose mean over the models is the
+        `model_cross_entropy` metric."""
+        generator, world = self.generator, self.model
+        self.cross_entropy = smoothed_cross_entropy(
+            generator.topic_probs_,
+            generator.word_probs_,
+            world.held_out_topics,
+            world.held_out_tokens,
+        )
 
     @property
     def fitted(self) -> bool:

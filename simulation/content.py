@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -109,6 +109,12 @@ class ContentSpace:
         space.topic_table = AliasTable(arrays["topic_keep"], arrays["topic_alias"], config.n_topics)
         space.word_table = AliasTable(arrays["word_keep"], arrays["word_alias"], config.n_words)
         return space
+
+    @cached_property
+    def word_prob_sums(self) -> np.ndarray:
+        """(K,) each topic's total of `word_probs` as stored (1 up to rounding): what the
+        missing mass of every fit subtracts from (`metrics.missing_mass`), summed once."""
+        return self.word_probs.sum(axis=1)
 
     def tail_topics(self, fraction: float) -> np.ndarray:
         """Boolean mask of the rarest topics that together hold at most `fraction` of p*.

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 
 from simulation.generative import lookup
-from simulation.threads import run_each, thread_count
+from simulation.threads import parts, run_each
 
 SURVIVAL_THRESHOLD = 1e-9
 # Weight of the back-off in the smoothed evaluation of a model (`smoothed_cross_entropy`).
@@ -95,48 +94,72 @@ def token_share(ai_fraction: np.ndarray, lengths: np.ndarray, weights=None) -> f
 def joint_support(topic_probs: np.ndarray, word_probs: list[sp.csr_array]) -> np.ndarray:
     """Sorted keys `topic · V + word` of the (topic, word) cells the average of the models
     gives nonzero probability: those where some model m has p_m(topic) > 0 and
-    p_m(word | topic) > 0. The models' cells are found a few at a time on the model threads
-    (`threads.run_each`), then marked in one mask: cheaper than sorting keys."""
+    p_m(word | topic) > 0.
+
+    The topics are cut into ranges (`threads.parts`) found side by side on the model threads:
+    each marks every model's cells of its topics in a mask of its own and reads the mask out
+    in order, so the keys come out sorted, with no sort.
+    """
     topic_probs = np.atleast_2d(topic_probs)
     if not word_probs:
         return np.zeros(0, dtype=np.int64)
     n_topics, n_words = word_probs[0].shape
-    covered = np.zeros(n_topics * n_words, dtype=bool)
-    models = zip(topic_probs, word_probs, strict=True)
-    for some in itertools.batched(models, thread_count()):
-        for keys in run_each(partial(_live_cells, p, sp.csr_array(w)) for p, w in some):
-            covered[keys] = True
-    return np.flatnonzero(covered)
+    models = [(p, sp.csr_array(w)) for p, w in zip(topic_probs, word_probs, strict=True)]
+    ranges = parts(n_topics, n_words)
+    return np.concatenate(run_each(partial(_support_of, models, topics) for topics in ranges))
 
 
-def _live_cells(topic_probs: np.ndarray, word_probs: sp.csr_array) -> np.ndarray:
-    """Keys `topic · V + word` of the cells one model gives nonzero probability."""
-    n_topics, n_words = word_probs.shape
-    key_type = np.int32 if n_topics * n_words < 2**31 else np.int64
-    rows = np.repeat(np.arange(n_topics, dtype=key_type), np.diff(word_probs.indptr))
-    keys = rows * key_type(n_words) + word_probs.indices
-    if np.all(topic_probs > 0) and np.all(word_probs.data > 0):
+def _support_of(models: list[tuple[np.ndarray, sp.csr_array]], topics: slice) -> np.ndarray:
+    """`joint_support`'s keys among the topics of one range."""
+    n_words = models[0][1].shape[1]
+    covered = np.zeros((topics.stop - topics.start) * n_words, dtype=bool)
+    for topic_probs, word_probs in models:
+        covered[_live_cells(topic_probs, word_probs, topics)] = True
+    keys = np.flatnonzero(covered).astype(np.int64)
+    keys += topics.start * n_words
+    return keys
+
+
+def _live_cells(topic_probs: np.ndarray, word_probs: sp.csr_array, topics: slice) -> np.ndarray:
+    """Keys `(topic − topics.start) · V + word` of the cells among `topics` to which one model
+    gives nonzero probability."""
+    n_words = word_probs.shape[1]
+    indptr = word_probs.indptr[topics.start : topics.stop + 1]
+    entries = slice(indptr[0], indptr[-1])
+    n_cells = (topics.stop - topics.start) * n_words
+    key_type = np.int32 if n_cells < 2**31 else np.int64
+    rows = np.repeat(np.arange(topics.stop - topics.start, dtype=key_type), np.diff(indptr))
+    keys = rows * key_type(n_words) + word_probs.indices[entries]
+    live_topics, data = topic_probs[topics] > 0, word_probs.data[entries]
+    if np.all(live_topics) and np.all(data > 0):
         return keys
-    return keys[(topic_probs[rows] > 0) & (word_probs.data > 0)]
+    return keys[live_topics[rows] & (data > 0)]
 
 
 def missing_mass(
-    reality_topics: np.ndarray, reality_words: np.ndarray, support: np.ndarray
+    reality_topics: np.ndarray,
+    reality_words: np.ndarray,
+    support: np.ndarray,
+    reality_word_sums: np.ndarray | None = None,
 ) -> float:
     """Σ p*(topic, word) over the cells outside `support` (keys from `joint_support`): the
     share of real text the average model cannot produce at all.
 
     Per topic, the words outside the support hold p*(w | topic)'s total less the covered
     words' mass (exactly 0 for a fully covered topic); weighted by p*(topic). Only the
-    support is gathered: no K x V product per fit.
+    support is gathered: no K x V product per fit. `reality_word_sums`, the totals
+    `reality_words.sum(axis=1)`, may be passed when known (a world keeps them: they do not
+    change from fit to fit).
     """
     words = np.asarray(reality_words, dtype=np.float64)
     n_topics, n_words = words.shape
+    if reality_word_sums is None:
+        reality_word_sums = words.sum(axis=1)
     per_topic = support_per_topic(support, n_topics, n_words)
     rows = np.repeat(np.arange(n_topics), per_topic)  # the topic of each key (keys are sorted)
-    covered = np.bincount(rows, weights=words.ravel()[support], minlength=n_topics)
+    covered = np.bincount(rows, weights=words.ravel().take(support), minlength=n_topics)
     full = per_topic == n_words
-    outside = np.where(full, 0.0, np.maximum(words.sum(axis=1) - covered, 0.0))
+    outside = np.where(full, 0.0, np.maximum(reality_word_sums - covered, 0.0))
     return float(np.asarray(reality_topics, dtype=np.float64) @ outside)
 
 

@@ -109,7 +109,8 @@ class FitObservation:
 
 
 def observe_fits(model: WebEcosystem) -> FitObservation:
-    """The models' `FitObservation`, computed again only after a model has refitted."""
+    """The models' `FitObservation`, computed again only after a model has refitted (each
+    model scores its own fit on the held-out documents when it refits, `AIModel.refit`)."""
     generators = [ai.generator for ai in model.ai_models]
     fits = tuple(g.word_probs_ for g in generators)
     cached: FitObservation | None = getattr(model, "_fit_observation", None)
@@ -124,21 +125,10 @@ def observe_fits(model: WebEcosystem) -> FitObservation:
     support = M.joint_support(topic_probs, list(fits))
     observation = FitObservation(
         fits=tuple(weakref.ref(f) for f in fits),
-        missing_mass=M.missing_mass(content.topic_probs, content.word_probs, support),
-        cross_entropy=float(
-            np.mean(
-                run_each(  # one model per task, on the model threads
-                    partial(
-                        M.smoothed_cross_entropy,
-                        g.topic_probs_,
-                        g.word_probs_,
-                        model.held_out_topics,
-                        model.held_out_tokens,
-                    )
-                    for g in generators
-                )
-            )
+        missing_mass=M.missing_mass(
+            content.topic_probs, content.word_probs, support, content.word_prob_sums
         ),
+        cross_entropy=float(np.mean([ai.cross_entropy for ai in model.ai_models])),
         support=M.support_per_topic(support, content.n_topics, content.n_words),
     )
     model._fit_observation = observation
