@@ -98,8 +98,6 @@ def run(
     twins: Twins = False,
 ) -> None:
     """Run a scenario (all its replications) and write a run folder."""
-    from simulation.runner import run_scenario
-
     extra = [f"replications={replications}"] if replications is not None else []
     extra += ["counterfactuals=true"] if twins else []
     config = load_scenario(scenario, (overrides or []) + extra)
@@ -109,7 +107,12 @@ def run(
     if config.sweep is not None:
         fail([f"{scenario}: has a `sweep:` section; run it with `ouroboros sweep {scenario}`"])
     with user_errors():
-        check_before_running(config, out_dir, str(scenario), force=force)
+        est = check_before_running(config, out_dir, str(scenario), force=force)
+    from simulation.memory import warm_heap_for
+
+    warm_heap_for(est)  # on another core, while the modules of the model load
+    from simulation.runner import run_scenario
+
     with user_errors(), step_progress(quiet, config.name) as progress:
         run_dir = run_scenario(config, out_root=out_dir, progress=progress, command=command)
     print_summary(run_dir)

@@ -12,6 +12,7 @@ import typer
 from simulation.console import err, user_errors
 
 if TYPE_CHECKING:
+    from simulation.budget import Estimate
     from simulation.scenario import Scenario
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -31,8 +32,9 @@ Force = Annotated[
 
 def check_before_running(
     config: Scenario, out_dir: Path, source: str, *, force: bool, workers: int = 1
-) -> None:
+) -> Estimate:
     """Everything that can fail before a simulation starts: the budget, the output folder.
+    Returns the budget's estimate.
 
     Also removes the staging folders that killed runs left in `out_dir`, and says so.
     """
@@ -47,6 +49,7 @@ def check_before_running(
             f"(e.g. {cleaned[0].name})",
             highlight=False,
         )
+    return est
 
 
 def load_scenario(path: Path, overrides: list[str] | None) -> Scenario:

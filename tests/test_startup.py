@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from simulation import budget
 from simulation.memory import NUMPY_AT_START
@@ -141,3 +142,42 @@ def test_ouroboros_loads_numpy_with_small_pages_and_one_blas_thread():
 
 def test_a_users_numpy_settings_win():
     assert _numpy_settings(NUMPY_MADVISE_HUGEPAGE="1", OPENBLAS_NUM_THREADS="2") == [True, "2"]
+
+
+# A fresh interpreter with ouroboros's malloc and numpy settings (small pages) counts the page
+# faults of touching a new 64 MiB array, with or without a warmed heap of 128 MiB first
+# (argv[1]: "1" to warm).
+WARM_CHILD = """
+import resource, sys, threading
+import numpy as np
+import pytest
+from simulation.memory import keep_freed_memory, warm_heap
+
+keep_freed_memory()
+if sys.argv[1] == "1":
+    warm_heap(128 << 20)
+    next(t for t in threading.enumerate() if t.name == "ouroboros-warm-heap").join()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(8 << 20)  # 64 MiB
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults_of_a_new_array(warm: bool) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", WARM_CHILD, "1" if warm else "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ | NUMPY_AT_START,
+    )
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc (Linux)")
+def test_a_warmed_heap_spares_a_run_its_page_faults():
+    """Touching 64 MiB maps 16,384 fresh 4 KiB pages; from a heap warmed beforehand (and kept
+    by glibc, `keep_freed_memory`) it maps none of them again."""
+    assert _faults_of_a_new_array(warm=False) >= 16_384 * 0.9
+    assert _faults_of_a_new_array(warm=True) <= 16_384 * 0.1

@@ -193,7 +193,8 @@ class GuideTable:
         first, last = indptr[nonempty], indptr[nonempty + 1] - 1
         width_first = width[first]
         width[first[1:]] -= slots[nonempty[:-1]]
-        edge = np.cumsum(width, out=width)
+        edge = np.cumsum(width)  # into a new array: accumulating in place holds the GIL
+        del width
         edge -= np.repeat(edge[first] - width_first, n[nonempty])
         np.minimum(edge, np.repeat(slots, n), out=edge)
         edge[last] = slots[nonempty]
