@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from simulation import metrics as M
-from simulation.threads import parts, run_each
+from simulation.threads import run_each
 
 if TYPE_CHECKING:
     from simulation.corpus import Documents
@@ -56,10 +56,16 @@ class Observation:
     top_ranked_profile: np.ndarray  # (7,) the same of those on top-ranked sites
     crawl_majority_ai: float  # share with f > 0.5 of the documents of the last crawls
     assisted_similarity_gain: float  # same-topic similarity of assisted / unassisted, minus 1
+    homogenization: float  # mean pairwise cosine similarity of the humans' topic mixtures
 
 
 def observe(model: WebEcosystem) -> Observation:
-    """This step's `Observation` of `model`, computed on first use and kept until the next step."""
+    """This step's `Observation` of `model`, computed on first use and kept until the next step.
+
+    Its three costliest parts (the window's word counts, the similarity gain of assisted
+    writing and the humans' homogenisation) run side by side on the model threads
+    (`threads.run_each`): they draw nothing and each reads only what this step has settled.
+    """
     cached: Observation | None = getattr(model, "_observation", None)
     if cached is not None and cached.step == model.steps:
         return cached
@@ -71,10 +77,17 @@ def observe(model: WebEcosystem) -> Observation:
     new = model.corpus.since(model.steps)  # the step's own block: published at this step
     assert new is not None  # every step publishes, step 0 the archive
     on_top = top_ranked_sites(model)[new.site]
+    words, similarity_gain, homogenization = run_each(
+        [
+            partial(word_counts, docs.tokens, content.n_words),
+            partial(assisted_similarity_gain, new, content.n_topics, content.n_words),
+            model.humans.homogenization,
+        ]
+    )
     observation = Observation(
         step=model.steps,
         topic_counts=np.bincount(docs.topic, minlength=content.n_topics),
-        word_counts=word_counts(docs.tokens, content.n_words),
+        word_counts=words,
         model_topic_probs=model_topic_probs(model),
         archive_topic_counts=archive_topic_counts(model),
         detector_precision=precision,
@@ -83,7 +96,8 @@ def observe(model: WebEcosystem) -> Observation:
         new_profile=ai_profile(new.ai_fraction),
         top_ranked_profile=ai_profile(new.ai_fraction[on_top]),
         crawl_majority_ai=majority_ai_share(np.concatenate([c.ai_fraction for c in crawlers])),
-        assisted_similarity_gain=assisted_similarity_gain(new, content.n_topics, content.n_words),
+        assisted_similarity_gain=similarity_gain,
+        homogenization=homogenization,
     )
     model._observation = observation
     return observation
@@ -136,12 +150,9 @@ def observe_fits(model: WebEcosystem) -> FitObservation:
 
 
 def word_counts(tokens: np.ndarray, n_words: int) -> np.ndarray:
-    """(V,) occurrences of each word in `tokens`, counted in parts on the model threads and
-    summed (integers: the same counts in any order); a large run's window holds 6.4 M words,
-    24 ms on one thread."""
-    flat = tokens.ravel()
-    counts = run_each([partial(np.bincount, flat[p], minlength=n_words) for p in parts(flat.size)])
-    return np.sum(counts, axis=0)
+    """(V,) occurrences of each word in `tokens` (a large run's window holds 6.4 M words: 24 ms,
+    on a model thread beside the step's other costly observations, `observe`)."""
+    return np.bincount(tokens.ravel(), minlength=n_words)
 
 
 def archive_topic_counts(model: WebEcosystem) -> np.ndarray:
@@ -368,7 +379,7 @@ def assist(model: WebEcosystem) -> float:
 
 
 def homogenization(model: WebEcosystem) -> float:
-    return model.humans.homogenization()
+    return observe(model).homogenization
 
 
 def new_share(entry: int, model: WebEcosystem) -> float:

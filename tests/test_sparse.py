@@ -38,7 +38,7 @@ def test_nucleus_in_blocks_of_rows_is_the_nucleus_in_one(block, monkeypatch):
     p = normalise(as_csr(counts.astype(np.float64)))
     p.data[::7] *= 1 + 1e-9  # near-ties in the cutoff buckets: the sorted path
     whole = nucleus(p, 0.9)
-    monkeypatch.setattr(sparse, "ROW_BLOCK", block)
+    monkeypatch.setattr(sparse, "NUCLEUS_BLOCK", block)
     blocked = nucleus(p, 0.9)
     assert np.array_equal(blocked.indptr, whole.indptr)
     assert np.array_equal(blocked.indices, whole.indices)

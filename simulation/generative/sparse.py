@@ -15,6 +15,10 @@ import scipy.sparse as sp
 
 N_BUCKETS = 512  # value buckets of the nucleus: 16 per octave over 32 octaves, then one
 ROW_BLOCK = 1 << 16  # entries per block of rows (`row_blocks`): 2^15-2^17 measured alike
+# The nucleus's blocks are larger: its ~40 small calls per block hold the GIL between them, so
+# fewer blocks let two models' fits run side by side (five medium fits on two threads: 68 ->
+# 52 ms; one thread alike).
+NUCLEUS_BLOCK = 1 << 18
 
 
 def _entry_rows(p: sp.csr_array) -> np.ndarray:
@@ -119,7 +123,7 @@ def nucleus(p: sp.csr_array, top_p: float) -> sp.csr_array:
     top = values.view(np.uint16)[3::4].max()  # the bucket scale, shared by every block
     indptr = p.indptr.astype(np.int64)
     keep = np.empty(p.nnz, dtype=bool)
-    for first, last in row_blocks(indptr, ROW_BLOCK):
+    for first, last in row_blocks(indptr, NUCLEUS_BLOCK):
         low, high = indptr[first], indptr[last]
         keep[low:high] = _nucleus_keep(values[low:high], indptr[first : last + 1] - low, top_p, top)
     return _mask_entries(p, keep)
