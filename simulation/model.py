@@ -7,6 +7,8 @@ are collected.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import mesa
@@ -20,7 +22,7 @@ from simulation.humans import HumanPopulation
 from simulation.network import SiteNetwork
 from simulation.policies import CrawlFilter
 from simulation.scenario import Scenario, ScenarioError
-from simulation.threads import run_each
+from simulation.threads import run_each, signalling
 from simulation.world import world_of
 
 
@@ -161,16 +163,29 @@ class WebEcosystem(mesa.Model):
     def crawl_and_retrain(self) -> None:
         """Every crawler crawls, then every model retrains on its pool.
 
-        The random draws (visit orders, detector decisions, reserve and subsample picks) are
-        made on this thread, agent after agent, while the crawls already made are counted into
-        the pools and the models refit, one model per task on `threads.run_each` (they draw
-        nothing): the same results on any number of threads.
+        The random draws are made on this thread, agent after agent: every crawl (visit
+        order, detector decisions, reserve picks), then every training set (subsample picks).
+        Meanwhile the models' turns, which draw nothing, run on `threads.run_each`: each crawl
+        is counted into its model's pool, and a model refits as soon as its pool holds its
+        crawl, while the others still count. The same results on any number of threads.
         """
-        crawls = ((crawler, crawler.crawl()) for crawler in self.crawlers)
-        run_each(partial(crawler.deliver, kept) for crawler, kept in crawls if kept is not None)
-        self.corpus.release()  # the crawls' shared candidates, not needed while models refit
-        training = ((ai, ai.training_set()) for ai in self.ai_models)
-        run_each(partial(ai.refit, stats) for ai, stats in training if stats is not None)
+        counted: dict[AIModel, threading.Event] = {}
+
+        def turns() -> Iterator[Callable[[], None]]:
+            for crawler in self.crawlers:
+                kept = crawler.crawl()
+                if kept is not None:
+                    counted[crawler.target] = done = threading.Event()
+                    yield signalling(partial(crawler.deliver, kept), done)
+            self.corpus.release()  # the crawls' shared candidates: every crawl is drawn
+            for ai in self.ai_models:
+                if ai in counted:
+                    counted[ai].wait()  # its crawl counted: the pool is complete
+                stats = ai.training_set()
+                if stats is not None:
+                    yield partial(ai.refit, stats)
+
+        run_each(turns())
 
     def _forget_unreachable(self) -> None:
         """Under fresh crawls, drop corpus blocks that no later reader, metric or crawl reaches.

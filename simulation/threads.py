@@ -116,6 +116,21 @@ def run_each(tasks: Iterable[Callable[[], Any]]) -> list[Any]:
     return [future.result() for future in futures]
 
 
+def signalling(task: Callable[[], Any], done: threading.Event) -> Callable[[], Any]:
+    """`task`, setting `done` when it ends (also when it raises), so that a generator feeding
+    `run_each` can wait for an earlier task before it prepares a later one that needs its
+    result (a model's training set needs its crawl counted, `WebEcosystem.crawl_and_retrain`).
+    """
+
+    def run() -> Any:
+        try:
+            return task()
+        finally:
+            done.set()
+
+    return run
+
+
 def parts(n: int, cells_per_item: int = 1) -> list[slice]:
     """`range(n)` cut into contiguous slices for `run_each`, one per thread, each with at
     least `GRAIN` cells (`cells_per_item` per item): one slice when the work is small."""

@@ -79,6 +79,36 @@ def test_run_each_raises_a_tasks_error_after_every_task_has_ended(restore_thread
     assert ended == [True, True]
 
 
+def test_a_task_prepared_after_a_signalled_one_sees_its_result(restore_threads):
+    """A generator that waits for an earlier task (`signalling`) before preparing a later one
+    neither deadlocks nor sees the earlier task unfinished, also when that task raises."""
+    threads.use_threads(2)
+    pool: list[int] = []
+    seen: list[list[int]] = []
+
+    def count() -> None:
+        time.sleep(0.02)
+        pool.append(1)
+
+    def fail() -> None:
+        raise ValueError("bad crawl")
+
+    def tasks():
+        done = threading.Event()
+        yield threads.signalling(count, done)
+        yield lambda: time.sleep(0.05)  # keeps the other thread busy
+        assert done.wait(timeout=10)
+        seen.append(list(pool))
+        failed = threading.Event()
+        yield threads.signalling(fail, failed)
+        assert failed.wait(timeout=10)  # set although `fail` raised: no deadlock
+        yield lambda: None
+
+    with pytest.raises(ValueError, match="bad crawl"):
+        threads.run_each(tasks())
+    assert seen == [[1]]
+
+
 def test_thread_count_is_capped_by_cores_the_environment_and_use_threads(
     monkeypatch, restore_threads
 ):
