@@ -50,8 +50,11 @@ validate: $(STAMP)
 
 # Simulator against the bare kernel (steps and whole runs, cost curve), the demo sweep on 1 and
 # 2 workers (the faster of two each: one sweep moved 1.70-1.83x from call to call), then issue
-# 16's targets against what was just measured.
+# 16's targets against what was just measured. The sources' bytecode is compiled first, as an
+# install compiles it (where PYTHONDONTWRITEBYTECODE is set, no run would write it: each
+# `ouroboros` process would compile its modules again, 0.04 s).
 bench: $(STAMP)
+	$(PY) -m compileall -q simulation
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/sweep.py --repeat 2
 	$(PY) benchmarks/summary.py

@@ -70,10 +70,15 @@ def main(
     ] = False,
 ) -> None:
     """Ouroboros: simulate model collapse on the open web."""
-    from simulation.memory import keep_freed_memory, numpy_settings_at_start
+    from simulation.memory import (
+        keep_freed_memory,
+        numpy_settings_at_start,
+        skip_collections_at_exit,
+    )
 
     keep_freed_memory()
     numpy_settings_at_start()
+    skip_collections_at_exit()
 
 
 Twins = Annotated[

@@ -13,8 +13,10 @@ reset is refused the peak is the process's since it started (`ru_maxrss`), and t
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import gc
 import os
 import re
 import resource
@@ -49,6 +51,17 @@ def keep_freed_memory() -> None:
     mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: blocks up to 1 GiB come from the heap
     mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap for reuse
     mallopt(-8, 1)  # M_ARENA_MAX: one arena for every thread
+
+
+def skip_collections_at_exit() -> None:
+    """Have the interpreter skip its garbage collector's passes over every object when it
+    exits: an exit handler freezes them all (`gc.freeze`). Python collects several times while
+    it tears its modules down, each time walking every object that pandas, scipy and mesa
+    made (0.2 s at the end of a medium run; 0.05 s with this). Objects are still freed as their
+    last references go; only reference cycles left at exit are not collected, and the process
+    is ending. No effect on results.
+    """
+    atexit.register(gc.freeze)
 
 
 # Of a run's estimated memory beyond the interpreter (`budget.BASE`), the share warmed before it
@@ -157,6 +170,7 @@ def init_worker(parent: int) -> None:
     from simulation.threads import use_threads
 
     keep_freed_memory()
+    skip_collections_at_exit()
     one_blas_thread()
     use_threads(1)
     die_with_parent(parent)
