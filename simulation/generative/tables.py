@@ -136,12 +136,14 @@ class AliasTable:
         """Write into `out` the columns that uniforms `x` (one row per entry of `rows`) draw;
         `x` is overwritten."""
         x *= self.n
-        col = x.astype(rows.dtype)  # truncation: the column, and what is left is the coin
+        col = x.astype(np.intp)  # truncation: the column, and what is left is the coin
         x -= col
         np.minimum(col, self.n - 1, out=col)
-        flat = col + (rows * self.n)[:, None]
-        keep = x < self.prob.take(flat)  # `take`: faster than indexing by an array
-        self.alias.take(flat, out=out)
+        flat = col + (rows.astype(np.intp) * self.n)[:, None]  # `take`'s own index type
+        # `take`: faster than indexing by an array; "clip": no bounds check (none is out of
+        # bounds), nor a buffered copy of `out`.
+        keep = x < self.prob.take(flat, mode="clip")
+        self.alias.take(flat, out=out, mode="clip")
         np.copyto(out, col, casting="unsafe", where=keep)
 
     def implied(self) -> np.ndarray:
@@ -238,16 +240,16 @@ class GuideTable:
         """Write into `out` the columns that uniforms `x` (one row per entry of `rows`) draw;
         `x` is overwritten."""
         x *= self.slots.take(rows)[:, None]
-        start = self.start.take(rows)[:, None]
-        slot = x.astype(self.start.dtype)  # x < slots[r] for every u < 1: floor stays in row
+        start = self.start.take(rows).astype(np.intp)[:, None]  # `take`'s own index type
+        slot = x.astype(np.intp)  # x < slots[r] for every u < 1: floor stays in row
         slot += start * GUIDE_SLOTS
-        entry = np.add(self.guide.take(slot), start, dtype=self.start.dtype)
+        entry = np.add(self.guide.take(slot, mode="clip"), start)  # "clip": as in AliasTable
         flat_entry, flat_x = entry.ravel(), x.ravel()
-        walk = np.flatnonzero(self.edge.take(flat_entry) <= flat_x)
+        walk = np.flatnonzero(self.edge.take(flat_entry, mode="clip") <= flat_x)
         while walk.size:
             flat_entry[walk] += 1
             walk = walk[self.edge[flat_entry[walk]] <= flat_x[walk]]
-        self.cols.take(entry, out=out)
+        self.cols.take(entry, out=out, mode="clip")
 
     def implied(self) -> np.ndarray:
         """The distributions the tables sample from (rows, n_cols): for testing exactness."""
