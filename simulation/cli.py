@@ -113,10 +113,11 @@ def run(
         fail([f"{scenario}: has a `sweep:` section; run it with `ouroboros sweep {scenario}`"])
     with user_errors():
         est = check_before_running(config, out_dir, str(scenario), force=force)
-    from simulation.memory import warm_heap_for
+    from simulation.memory import loading_modules, warm_heap_for
 
     warm_heap_for(est)  # on another core, while the modules of the model load
-    from simulation.runner import run_scenario
+    with loading_modules():
+        from simulation.runner import run_scenario
 
     with user_errors(), step_progress(quiet, config.name) as progress:
         run_dir = run_scenario(config, out_root=out_dir, progress=progress, command=command)

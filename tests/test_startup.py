@@ -215,3 +215,35 @@ def test_skipping_collections_at_exit_leaves_only_cycles_uncollected(skip):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == ("" if skip else "collected\n")
+
+
+# A fresh interpreter imports a module in `loading_modules` and prints what the collector did
+# meanwhile and after: collections run, objects frozen, whether it is enabled (argv[1]: "off"
+# to disable it beforehand).
+LOADING_CHILD = """
+import gc, json, sys
+from simulation.memory import loading_modules
+
+if sys.argv[1] == "off":
+    gc.disable()
+before = sum(g["collections"] for g in gc.get_stats())
+with loading_modules():
+    import fractions, decimal, email.parser  # noqa: F401
+during = sum(g["collections"] for g in gc.get_stats()) - before
+print(json.dumps([during, gc.get_freeze_count(), gc.isenabled()]))
+"""
+
+
+@pytest.mark.parametrize("collector", ["on", "off"])
+def test_modules_load_without_collections_and_stay_frozen(collector):
+    out = subprocess.run(
+        [sys.executable, "-c", LOADING_CHILD, collector],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    during, frozen, enabled = json.loads(out.stdout.strip().splitlines()[-1])
+    assert during == 0  # no collection while the modules loaded
+    assert frozen > 10_000  # every object so far, the modules' own included
+    assert enabled == (collector == "on")  # the collector as it was before
