@@ -70,15 +70,9 @@ def main(
     ] = False,
 ) -> None:
     """Ouroboros: simulate model collapse on the open web."""
-    from simulation.memory import (
-        keep_freed_memory,
-        numpy_settings_at_start,
-        skip_collections_at_exit,
-    )
+    from simulation.memory import prepare_process
 
-    keep_freed_memory()
-    numpy_settings_at_start()
-    skip_collections_at_exit()
+    prepare_process()
 
 
 Twins = Annotated[
@@ -113,10 +107,9 @@ def run(
         fail([f"{scenario}: has a `sweep:` section; run it with `ouroboros sweep {scenario}`"])
     with user_errors():
         est = check_before_running(config, out_dir, str(scenario), force=force)
-    from simulation.memory import loading_modules, warm_heap_for
+    from simulation.memory import loading_modules
 
-    warm_heap_for(est)  # on another core, while the modules of the model load
-    with loading_modules():
+    with loading_modules(est):  # and part of the run's heap warmed meanwhile
         from simulation.runner import run_scenario
 
     with user_errors(), step_progress(quiet, config.name) as progress:
