@@ -125,8 +125,7 @@ class AliasTable:
         The uniforms are drawn here at once; the lookups, which draw nothing, run in parts
         on the model's threads (`threads.run_each`): the same columns on any number of threads.
         """
-        index = np.int32 if self.prob.size < 2**31 else np.int64
-        rows = np.asarray(rows, dtype=index)
+        rows = np.asarray(rows, dtype=np.intp)  # `take`'s own index type, as in `_look_up`
         x = rng.random((len(rows), size))
         out = np.empty(x.shape, dtype=self.alias.dtype)
         run_each([partial(self._look_up, rows[p], x[p], out[p]) for p in parts(len(rows), size)])
@@ -139,7 +138,7 @@ class AliasTable:
         col = x.astype(np.intp)  # truncation: the column, and what is left is the coin
         x -= col
         np.minimum(col, self.n - 1, out=col)
-        flat = col + (rows.astype(np.intp) * self.n)[:, None]  # `take`'s own index type
+        flat = col + (rows * self.n)[:, None]  # intp, `take`'s own index type
         # `take`: faster than indexing by an array; "clip": no bounds check (none is out of
         # bounds), nor a buffered copy of `out`.
         keep = x < self.prob.take(flat, mode="clip")
@@ -207,7 +206,7 @@ class GuideTable:
             guide[GUIDE_SLOTS * low : GUIDE_SLOTS * high] = cls._guide_block(
                 edge[low:high], indptr[low_row : high_row + 1] - low, dtype
             )
-        start = indptr[:-1].astype(np.int32 if guide.size < 2**31 else np.int64)
+        start = indptr[:-1].astype(np.intp)  # `take`'s own index type, as in `_look_up`
         return cls(start, slots, p.indices.astype(dtype), edge, guide, n_cols)
 
     @staticmethod
@@ -240,7 +239,7 @@ class GuideTable:
         """Write into `out` the columns that uniforms `x` (one row per entry of `rows`) draw;
         `x` is overwritten."""
         x *= self.slots.take(rows)[:, None]
-        start = self.start.take(rows).astype(np.intp)[:, None]  # `take`'s own index type
+        start = self.start.take(rows)[:, None]
         slot = x.astype(np.intp)  # x < slots[r] for every u < 1: floor stays in row
         slot += start * GUIDE_SLOTS
         entry = np.add(self.guide.take(slot, mode="clip"), start)  # "clip": as in AliasTable
